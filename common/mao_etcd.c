@@ -1,0 +1,1052 @@
+/*
+ * mao_etcd: etcd v3 over its JSON gateway.
+ *
+ * Keys and values travel base64-encoded; 64-bit numbers travel as JSON
+ * strings.  A request is a POST of one JSON object to /v3/<service>/<call>;
+ * watch is one long POST whose reply streams one JSON object per line.
+ *
+ * Invariants: `current` is the index of the endpoint that last answered; a
+ * request that fails to connect (or, when it is safe to repeat, times out)
+ * moves on to the next endpoint, each tried at most once per request.
+ */
+#include "mao_etcd.h"
+#include "mao_error.h"
+#include "mao_log.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define S_MAX_REPLY (64u * 1024 * 1024) /* a reply larger than this is refused */
+#define S_MAX_ENDPOINTS 16
+
+struct mao_etcd_t {
+    char *endpoints[S_MAX_ENDPOINTS]; /* base URLs without trailing '/' */
+    size_t endpoint_count;
+    atomic_size_t current; /* endpoint tried first */
+    char *prefix;          /* prepended to every key */
+    size_t prefix_len;
+    long timeout_ms;         /* bound on a unary request */
+    pthread_mutex_t lock;    /* guards the pool below */
+    CURL **pool;             /* idle handles, each with its kept-alive connection */
+    size_t pool_count;       /* handles in the pool */
+    size_t pool_cap;         /* room in the pool array */
+    struct curl_slist *hdrs; /* Content-Type, and no Expect: 100-continue */
+};
+
+typedef struct {
+    char *data;
+    size_t len;
+    size_t cap;
+} s_buf_t;
+
+/* ---- base64 ---------------------------------------------------------------- */
+
+static const char s_b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+static char *s_b64_encode(const char *in, size_t len)
+{
+    size_t outlen = 4 * ((len + 2) / 3);
+    char *out = malloc(outlen + 1);
+    if (!out)
+        return NULL;
+    const unsigned char *p = (const unsigned char *)in;
+    size_t o = 0;
+    for (size_t i = 0; i < len; i += 3) {
+        uint32_t v = (uint32_t)p[i] << 16;
+        if (i + 1 < len)
+            v |= (uint32_t)p[i + 1] << 8;
+        if (i + 2 < len)
+            v |= p[i + 2];
+        out[o++] = s_b64[(v >> 18) & 63];
+        out[o++] = s_b64[(v >> 12) & 63];
+        out[o++] = i + 1 < len ? s_b64[(v >> 6) & 63] : '=';
+        out[o++] = i + 2 < len ? s_b64[v & 63] : '=';
+    }
+    out[o] = '\0';
+    return out;
+}
+
+static int s_b64_value(unsigned char c)
+{
+    if (c >= 'A' && c <= 'Z')
+        return c - 'A';
+    if (c >= 'a' && c <= 'z')
+        return c - 'a' + 26;
+    if (c >= '0' && c <= '9')
+        return c - '0' + 52;
+    if (c == '+' || c == '-')
+        return 62;
+    if (c == '/' || c == '_')
+        return 63;
+    return -1;
+}
+
+/* Decodes into a new NUL-terminated buffer; NULL on bad input or no memory. */
+static char *s_b64_decode(const char *in, size_t *outlen)
+{
+    size_t len = strlen(in);
+    char *out = malloc(len / 4 * 3 + 4);
+    if (!out)
+        return NULL;
+    uint32_t acc = 0;
+    int bits = 0;
+    size_t o = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (in[i] == '=')
+            break;
+        int v = s_b64_value((unsigned char)in[i]);
+        if (v < 0) {
+            free(out);
+            return NULL;
+        }
+        acc = (acc << 6) | (uint32_t)v;
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            out[o++] = (char)((acc >> bits) & 0xff);
+        }
+    }
+    out[o] = '\0';
+    *outlen = o;
+    return out;
+}
+
+/* ---- small helpers --------------------------------------------------------- */
+
+static int64_t s_int64(json_t *obj, const char *name)
+{
+    json_t *v = json_object_get(obj, name);
+    if (json_is_integer(v))
+        return (int64_t)json_integer_value(v);
+    if (json_is_string(v))
+        return strtoll(json_string_value(v), NULL, 10);
+    return 0;
+}
+
+static json_t *s_json_int64(int64_t v)
+{
+    char text[32];
+    snprintf(text, sizeof text, "%" PRId64, v);
+    return json_string(text);
+}
+
+/* A new string holding prefix + key. */
+static char *s_full_key(mao_etcd_t *self, const char *key, size_t *len)
+{
+    size_t klen = strlen(key);
+    char *full = malloc(self->prefix_len + klen + 1);
+    if (!full)
+        return NULL;
+    memcpy(full, self->prefix, self->prefix_len);
+    memcpy(full + self->prefix_len, key, klen + 1);
+    *len = self->prefix_len + klen;
+    return full;
+}
+
+/* Sets obj[name] to base64(data); returns 0 or MAO_ENOMEM. */
+static int s_set_b64(json_t *obj, const char *name, const char *data, size_t len)
+{
+    char *enc = s_b64_encode(data, len);
+    if (!enc || json_object_set_new(obj, name, json_string(enc)) < 0) {
+        free(enc);
+        return MAO_ENOMEM;
+    }
+    free(enc);
+    return 0;
+}
+
+static int s_set_key(mao_etcd_t *self, json_t *obj, const char *key)
+{
+    size_t len;
+    char *full = s_full_key(self, key, &len);
+    if (!full)
+        return MAO_ENOMEM;
+    int rc = s_set_b64(obj, "key", full, len);
+    free(full);
+    return rc;
+}
+
+/* The end of the range of every key starting with prefix + key. */
+static int s_set_range_end(mao_etcd_t *self, json_t *obj, const char *key)
+{
+    size_t len;
+    char *full = s_full_key(self, key, &len);
+    if (!full)
+        return MAO_ENOMEM;
+    int rc;
+    /* Increment the last byte that is not 0xff; an all-0xff key means "to the end". */
+    while (len > 0 && (unsigned char)full[len - 1] == 0xff)
+        len--;
+    if (len == 0) {
+        rc = s_set_b64(obj, "range_end", "\0", 1);
+    } else {
+        full[len - 1] = (char)((unsigned char)full[len - 1] + 1);
+        rc = s_set_b64(obj, "range_end", full, len);
+    }
+    free(full);
+    return rc;
+}
+
+/* Fills a kv from the gateway's JSON; strips the client prefix from the key. */
+static int s_kv_from_json(mao_etcd_t *self, json_t *j, mao_etcd_kv_t *kv)
+{
+    memset(kv, 0, sizeof *kv);
+    const char *k64 = json_string_value(json_object_get(j, "key"));
+    const char *v64 = json_string_value(json_object_get(j, "value"));
+    size_t klen = 0;
+    char *key = s_b64_decode(k64 ? k64 : "", &klen);
+    char *value = s_b64_decode(v64 ? v64 : "", &kv->value_len);
+    if (!key || !value) {
+        free(key);
+        free(value);
+        mao_error_set("etcd answered a key or value that is not base64");
+        return MAO_EMALFORMED;
+    }
+    if (klen >= self->prefix_len && memcmp(key, self->prefix, self->prefix_len) == 0)
+        memmove(key, key + self->prefix_len, klen - self->prefix_len + 1);
+    kv->key = key;
+    kv->value = value;
+    kv->create_revision = s_int64(j, "create_revision");
+    kv->mod_revision = s_int64(j, "mod_revision");
+    kv->version = s_int64(j, "version");
+    kv->lease = s_int64(j, "lease");
+    return 0;
+}
+
+void mao_etcd_kv_free(mao_etcd_kv_t *kv)
+{
+    if (!kv)
+        return;
+    free(kv->key);
+    free(kv->value);
+    memset(kv, 0, sizeof *kv);
+}
+
+void mao_etcd_kvs_free(mao_etcd_kvs_t *kvs)
+{
+    if (!kvs)
+        return;
+    for (size_t i = 0; i < kvs->count; i++)
+        mao_etcd_kv_free(&kvs->items[i]);
+    free(kvs->items);
+    memset(kvs, 0, sizeof *kvs);
+}
+
+/* ---- connection pool and requests ----------------------------------------- */
+
+static size_t s_on_body(char *ptr, size_t size, size_t nmemb, void *user)
+{
+    s_buf_t *buf = user;
+    size_t n = size * nmemb;
+    if (buf->len + n + 1 > S_MAX_REPLY)
+        return 0;
+    if (buf->len + n + 1 > buf->cap) {
+        size_t cap = buf->cap ? buf->cap : 4096;
+        while (cap < buf->len + n + 1)
+            cap *= 2;
+        char *grown = realloc(buf->data, cap);
+        if (!grown)
+            return 0;
+        buf->data = grown;
+        buf->cap = cap;
+    }
+    memcpy(buf->data + buf->len, ptr, n);
+    buf->len += n;
+    buf->data[buf->len] = '\0';
+    return n;
+}
+
+static CURL *s_borrow(mao_etcd_t *self)
+{
+    CURL *h = NULL;
+    pthread_mutex_lock(&self->lock);
+    if (self->pool_count > 0)
+        h = self->pool[--self->pool_count];
+    pthread_mutex_unlock(&self->lock);
+    if (!h)
+        h = curl_easy_init();
+    return h;
+}
+
+static void s_give_back(mao_etcd_t *self, CURL *h)
+{
+    if (!h)
+        return;
+    pthread_mutex_lock(&self->lock);
+    if (self->pool_count == self->pool_cap) {
+        size_t cap = self->pool_cap ? self->pool_cap * 2 : 8;
+        CURL **grown = realloc(self->pool, cap * sizeof *grown);
+        if (!grown) {
+            pthread_mutex_unlock(&self->lock);
+            curl_easy_cleanup(h);
+            return;
+        }
+        self->pool = grown;
+        self->pool_cap = cap;
+    }
+    self->pool[self->pool_count++] = h;
+    pthread_mutex_unlock(&self->lock);
+}
+
+/* Maps an error body from the gateway ({"error","message","code"}) to a code. */
+static int s_grpc_error(json_t *reply, long status, const char *endpoint)
+{
+    const char *msg = json_string_value(json_object_get(reply, "message"));
+    if (!msg)
+        msg = json_string_value(json_object_get(reply, "error"));
+    long code = (long)s_int64(reply, "code");
+    mao_error_set("etcd at %s: %s (HTTP %ld)", endpoint, msg ? msg : "error", status);
+    switch (code) {
+    case 5: return MAO_ENOTFOUND;      /* NOT_FOUND */
+    case 4: return MAO_ETIMEOUT;       /* DEADLINE_EXCEEDED */
+    case 14: return MAO_EUNAVAILABLE;  /* UNAVAILABLE */
+    case 3: return MAO_EINVAL;         /* INVALID_ARGUMENT */
+    case 9: return MAO_ECONFLICT;      /* FAILED_PRECONDITION */
+    case 8: return MAO_EUNAVAILABLE;   /* RESOURCE_EXHAUSTED */
+    default: return status >= 500 ? MAO_EUNAVAILABLE : MAO_EFAIL;
+    }
+}
+
+/*
+ * Sends `body` to `path` and parses the reply into `*reply` (caller owns).
+ * `idempotent`: the request may be repeated on another endpoint after a
+ * timeout (it is always repeated after a refused connection).
+ */
+static int s_call(mao_etcd_t *self, const char *path, json_t *body, int idempotent,
+                  json_t **reply)
+{
+    int rc = MAO_EUNAVAILABLE;
+    char *text = json_dumps(body, JSON_COMPACT);
+    CURL *h = s_borrow(self);
+    s_buf_t buf = {0};
+    char errbuf[CURL_ERROR_SIZE];
+    char tried[512] = "";
+    size_t tried_len = 0;
+
+    *reply = NULL;
+    if (!text || !h) {
+        rc = MAO_ENOMEM;
+        goto cleanup;
+    }
+    size_t start = atomic_load(&self->current);
+    for (size_t i = 0; i < self->endpoint_count; i++) {
+        size_t idx = (start + i) % self->endpoint_count;
+        const char *endpoint = self->endpoints[idx];
+        char url[512];
+        snprintf(url, sizeof url, "%s%s", endpoint, path);
+        buf.len = 0;
+        errbuf[0] = '\0';
+        curl_easy_reset(h);
+        curl_easy_setopt(h, CURLOPT_URL, url);
+        curl_easy_setopt(h, CURLOPT_POSTFIELDS, text);
+        curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long)strlen(text));
+        curl_easy_setopt(h, CURLOPT_HTTPHEADER, self->hdrs);
+        curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, s_on_body);
+        curl_easy_setopt(h, CURLOPT_WRITEDATA, &buf);
+        curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
+        curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+        curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, self->timeout_ms);
+        curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS,
+                         self->timeout_ms / 2 > 0 ? self->timeout_ms / 2 : 1L);
+        curl_easy_setopt(h, CURLOPT_TCP_NODELAY, 1L);
+        CURLcode cc = curl_easy_perform(h);
+        if (cc != CURLE_OK) {
+            double connect_time = 0;
+            curl_easy_getinfo(h, CURLINFO_CONNECT_TIME, &connect_time);
+            int never_connected = connect_time <= 0.0;
+            const char *why = errbuf[0] ? errbuf : curl_easy_strerror(cc);
+            int n = snprintf(tried + tried_len, sizeof tried - tried_len, "%s%s: %s",
+                             tried_len ? "; " : "", endpoint, why);
+            if (n > 0 && tried_len + (size_t)n < sizeof tried)
+                tried_len += (size_t)n;
+            mao_log_debug("etcd", "request.failed endpoint=%s path=%s error=\"%s\"", endpoint, path,
+                          why);
+            if (cc == CURLE_OPERATION_TIMEDOUT && !never_connected && !idempotent) {
+                mao_error_set("etcd did not answer in time (%s); the change may or may not "
+                              "have been applied",
+                              tried);
+                rc = MAO_ETIMEOUT;
+                goto cleanup;
+            }
+            continue;
+        }
+        long status = 0;
+        curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+        json_error_t jerr;
+        json_t *parsed = json_loadb(buf.data ? buf.data : "", buf.len, 0, &jerr);
+        if (!parsed || !json_is_object(parsed)) {
+            json_decref(parsed);
+            mao_error_set("etcd at %s answered HTTP %ld with a body that is not JSON", endpoint,
+                          status);
+            rc = MAO_EMALFORMED;
+            goto cleanup;
+        }
+        if (status != 200) {
+            rc = s_grpc_error(parsed, status, endpoint);
+            json_decref(parsed);
+            if (rc == MAO_EUNAVAILABLE && i + 1 < self->endpoint_count)
+                continue; /* a member without a leader: ask another */
+            goto cleanup;
+        }
+        atomic_store(&self->current, idx);
+        *reply = parsed;
+        rc = 0;
+        goto cleanup;
+    }
+    mao_error_set("etcd unreachable (%s)", tried[0] ? tried : "no endpoint");
+    rc = MAO_EUNAVAILABLE;
+cleanup:
+    s_give_back(self, h);
+    free(buf.data);
+    free(text);
+    return rc;
+}
+
+/* ---- lifecycle -------------------------------------------------------------- */
+
+static pthread_once_t s_curl_once = PTHREAD_ONCE_INIT;
+
+static void s_curl_init(void)
+{
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+int mao_etcd_endpoints_from(char *out, size_t size, const char *endpoints, const char *host,
+                            const char *port)
+{
+    int n;
+    if (endpoints && *endpoints)
+        n = snprintf(out, size, "%s", endpoints);
+    else
+        n = snprintf(out, size, "http://%s:%s", host && *host ? host : "127.0.0.1",
+                     port && *port ? port : "2379");
+    if (n < 0 || (size_t)n >= size) {
+        mao_error_set("etcd endpoint list is too long");
+        return MAO_EINVAL;
+    }
+    return 0;
+}
+
+int mao_etcd_open(mao_etcd_t **out, const mao_etcd_opts_t *opts)
+{
+    int rc = 0;
+    char *list = NULL;
+    mao_etcd_t *self = calloc(1, sizeof *self);
+    if (!self)
+        return MAO_ENOMEM;
+    pthread_once(&s_curl_once, s_curl_init);
+    pthread_mutex_init(&self->lock, NULL);
+    self->timeout_ms = opts->timeout_ms > 0 ? opts->timeout_ms : 3000;
+    self->prefix = strdup(opts->prefix ? opts->prefix : "");
+    list = strdup(opts->endpoints ? opts->endpoints : "");
+    if (!self->prefix || !list) {
+        rc = MAO_ENOMEM;
+        goto cleanup;
+    }
+    self->prefix_len = strlen(self->prefix);
+    char *save = NULL;
+    for (char *item = strtok_r(list, ", ", &save); item; item = strtok_r(NULL, ", ", &save)) {
+        if (strncmp(item, "http://", 7) != 0 && strncmp(item, "https://", 8) != 0) {
+            mao_error_set("etcd endpoint '%s' is not an http:// or https:// URL", item);
+            rc = MAO_EINVAL;
+            goto cleanup;
+        }
+        if (self->endpoint_count == S_MAX_ENDPOINTS) {
+            mao_error_set("more than %d etcd endpoints", S_MAX_ENDPOINTS);
+            rc = MAO_EINVAL;
+            goto cleanup;
+        }
+        size_t len = strlen(item);
+        while (len > 0 && item[len - 1] == '/')
+            item[--len] = '\0';
+        if (!(self->endpoints[self->endpoint_count++] = strdup(item))) {
+            rc = MAO_ENOMEM;
+            goto cleanup;
+        }
+    }
+    if (self->endpoint_count == 0) {
+        mao_error_set("no etcd endpoint given");
+        rc = MAO_EINVAL;
+        goto cleanup;
+    }
+    self->hdrs = curl_slist_append(NULL, "Content-Type: application/json");
+    self->hdrs = curl_slist_append(self->hdrs, "Expect:");
+    *out = self;
+    self = NULL;
+cleanup:
+    free(list);
+    mao_etcd_destroy(&self);
+    return rc;
+}
+
+void mao_etcd_destroy(mao_etcd_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    mao_etcd_t *self = *self_p;
+    for (size_t i = 0; i < self->pool_count; i++)
+        curl_easy_cleanup(self->pool[i]);
+    free(self->pool);
+    for (size_t i = 0; i < self->endpoint_count; i++)
+        free(self->endpoints[i]);
+    curl_slist_free_all(self->hdrs);
+    free(self->prefix);
+    pthread_mutex_destroy(&self->lock);
+    free(self);
+    *self_p = NULL;
+}
+
+const char *mao_etcd_endpoint(mao_etcd_t *self)
+{
+    return self->endpoints[atomic_load(&self->current) % self->endpoint_count];
+}
+
+const char *mao_etcd_prefix(mao_etcd_t *self)
+{
+    return self->prefix;
+}
+
+/* ---- key-value --------------------------------------------------------------- */
+
+int mao_etcd_ping(mao_etcd_t *self)
+{
+    json_t *body = json_object();
+    json_t *reply = NULL;
+    if (!body)
+        return MAO_ENOMEM;
+    int rc = s_call(self, "/v3/maintenance/status", body, 1, &reply);
+    json_decref(body);
+    json_decref(reply);
+    return rc;
+}
+
+int mao_etcd_put(mao_etcd_t *self, const char *key, const char *value, size_t len, int64_t lease,
+                 int64_t *revision, int *existed)
+{
+    int rc;
+    json_t *reply = NULL;
+    json_t *body = json_object();
+    if (!body)
+        return MAO_ENOMEM;
+    if ((rc = s_set_key(self, body, key)) < 0 || (rc = s_set_b64(body, "value", value, len)) < 0)
+        goto cleanup;
+    if (lease)
+        json_object_set_new(body, "lease", s_json_int64(lease));
+    if (existed)
+        json_object_set_new(body, "prev_kv", json_true());
+    if ((rc = s_call(self, "/v3/kv/put", body, 1, &reply)) < 0)
+        goto cleanup;
+    if (revision)
+        *revision = s_int64(json_object_get(reply, "header"), "revision");
+    if (existed)
+        *existed = json_object_get(reply, "prev_kv") != NULL;
+cleanup:
+    json_decref(body);
+    json_decref(reply);
+    return rc;
+}
+
+int mao_etcd_get(mao_etcd_t *self, const char *key, mao_etcd_kv_t *out)
+{
+    int rc;
+    json_t *reply = NULL;
+    json_t *body = json_object();
+    if (!body)
+        return MAO_ENOMEM;
+    if ((rc = s_set_key(self, body, key)) < 0)
+        goto cleanup;
+    if ((rc = s_call(self, "/v3/kv/range", body, 1, &reply)) < 0)
+        goto cleanup;
+    json_t *kvs = json_object_get(reply, "kvs");
+    if (!json_is_array(kvs) || json_array_size(kvs) == 0) {
+        mao_error_set("key '%s%s' not found", self->prefix, key);
+        rc = MAO_ENOTFOUND;
+        goto cleanup;
+    }
+    rc = s_kv_from_json(self, json_array_get(kvs, 0), out);
+cleanup:
+    json_decref(body);
+    json_decref(reply);
+    return rc;
+}
+
+static int s_append_kv(mao_etcd_kvs_t *out, size_t *cap, mao_etcd_kv_t *kv)
+{
+    if (out->count == *cap) {
+        size_t ncap = *cap ? *cap * 2 : 64;
+        mao_etcd_kv_t *grown = realloc(out->items, ncap * sizeof *grown);
+        if (!grown)
+            return MAO_ENOMEM;
+        out->items = grown;
+        *cap = ncap;
+    }
+    out->items[out->count++] = *kv;
+    return 0;
+}
+
+int mao_etcd_list(mao_etcd_t *self, const char *prefix, size_t page, int keys_only,
+                  mao_etcd_kvs_t *out)
+{
+    int rc = 0;
+    size_t cap = 0;
+    json_t *body = json_object();
+    json_t *reply = NULL;
+    char *last = NULL; /* full key of the last pair read, to start the next page */
+    size_t last_len = 0;
+
+    memset(out, 0, sizeof *out);
+    if (!body)
+        return MAO_ENOMEM;
+    if (page == 0)
+        page = 500;
+    if ((rc = s_set_key(self, body, prefix)) < 0 || (rc = s_set_range_end(self, body, prefix)) < 0)
+        goto cleanup;
+    json_object_set_new(body, "limit", s_json_int64((int64_t)page));
+    if (keys_only)
+        json_object_set_new(body, "keys_only", json_true());
+    for (;;) {
+        if ((rc = s_call(self, "/v3/kv/range", body, 1, &reply)) < 0)
+            goto cleanup;
+        if (out->revision == 0) {
+            /* Every later page reads the same snapshot. */
+            out->revision = s_int64(json_object_get(reply, "header"), "revision");
+            json_object_set_new(body, "revision", s_json_int64(out->revision));
+        }
+        json_t *kvs = json_object_get(reply, "kvs");
+        size_t n = json_is_array(kvs) ? json_array_size(kvs) : 0;
+        for (size_t i = 0; i < n; i++) {
+            mao_etcd_kv_t kv;
+            json_t *item = json_array_get(kvs, i);
+            if ((rc = s_kv_from_json(self, item, &kv)) < 0)
+                goto cleanup;
+            if ((rc = s_append_kv(out, &cap, &kv)) < 0) {
+                mao_etcd_kv_free(&kv);
+                goto cleanup;
+            }
+            if (i + 1 == n) {
+                free(last);
+                last = s_full_key(self, kv.key, &last_len);
+                if (!last) {
+                    rc = MAO_ENOMEM;
+                    goto cleanup;
+                }
+            }
+        }
+        int more = json_is_true(json_object_get(reply, "more"));
+        json_decref(reply);
+        reply = NULL;
+        if (!more || n == 0)
+            break;
+        /* The next page starts just after the last key: that key plus a NUL byte. */
+        char *next = malloc(last_len + 1);
+        if (!next) {
+            rc = MAO_ENOMEM;
+            goto cleanup;
+        }
+        memcpy(next, last, last_len);
+        next[last_len] = '\0';
+        rc = s_set_b64(body, "key", next, last_len + 1);
+        free(next);
+        if (rc < 0)
+            goto cleanup;
+    }
+cleanup:
+    if (rc < 0)
+        mao_etcd_kvs_free(out);
+    free(last);
+    json_decref(body);
+    json_decref(reply);
+    return rc;
+}
+
+int mao_etcd_delete(mao_etcd_t *self, const char *key, int prefix, int64_t *deleted)
+{
+    int rc;
+    json_t *reply = NULL;
+    json_t *body = json_object();
+    if (!body)
+        return MAO_ENOMEM;
+    if ((rc = s_set_key(self, body, key)) < 0)
+        goto cleanup;
+    if (prefix && (rc = s_set_range_end(self, body, key)) < 0)
+        goto cleanup;
+    if ((rc = s_call(self, "/v3/kv/deleterange", body, 1, &reply)) < 0)
+        goto cleanup;
+    if (deleted)
+        *deleted = s_int64(reply, "deleted");
+cleanup:
+    json_decref(body);
+    json_decref(reply);
+    return rc;
+}
+
+/* ---- transactions ------------------------------------------------------------ */
+
+static json_t *s_compare(mao_etcd_t *self, const char *key, const char *target, int64_t value)
+{
+    json_t *cmp = json_object();
+    if (!cmp || s_set_key(self, cmp, key) < 0) {
+        json_decref(cmp);
+        return NULL;
+    }
+    json_object_set_new(cmp, "target", json_string(target));
+    json_object_set_new(cmp, "result", json_string("EQUAL"));
+    json_object_set_new(cmp, strcmp(target, "CREATE") == 0 ? "create_revision" : "mod_revision",
+                        s_json_int64(value));
+    return cmp;
+}
+
+static json_t *s_put_op(mao_etcd_t *self, const char *key, const char *value, size_t len,
+                        int64_t lease)
+{
+    json_t *put = json_object();
+    if (!put || s_set_key(self, put, key) < 0 || s_set_b64(put, "value", value, len) < 0) {
+        json_decref(put);
+        return NULL;
+    }
+    if (lease)
+        json_object_set_new(put, "lease", s_json_int64(lease));
+    return json_pack("{s:o}", "request_put", put);
+}
+
+static json_t *s_key_op(mao_etcd_t *self, const char *op, const char *key)
+{
+    json_t *req = json_object();
+    if (!req || s_set_key(self, req, key) < 0) {
+        json_decref(req);
+        return NULL;
+    }
+    return json_pack("{s:o}", op, req);
+}
+
+/* Runs a one-compare txn; *succeeded tells which branch ran.  The reply is kept
+ * in *reply for callers that need the failure branch's range. */
+static int s_txn(mao_etcd_t *self, json_t *cmp, json_t *success, json_t *failure, int *succeeded,
+                 json_t **reply)
+{
+    int rc;
+    json_t *body = NULL;
+    *reply = NULL;
+    if (!cmp || !success || !failure) {
+        json_decref(cmp);
+        json_decref(success);
+        json_decref(failure);
+        return MAO_ENOMEM;
+    }
+    body = json_pack("{s:[o], s:[o], s:[o]}", "compare", cmp, "success", success, "failure",
+                     failure);
+    if (!body)
+        return MAO_ENOMEM;
+    rc = s_call(self, "/v3/kv/txn", body, 0, reply);
+    json_decref(body);
+    if (rc == 0)
+        *succeeded = json_is_true(json_object_get(*reply, "succeeded"));
+    return rc;
+}
+
+/* The first kv of the failure branch's range, if any. */
+static int s_txn_range_kv(mao_etcd_t *self, json_t *reply, mao_etcd_kv_t *out)
+{
+    json_t *resp = json_array_get(json_object_get(reply, "responses"), 0);
+    json_t *range = json_object_get(resp, "response_range");
+    json_t *kv = json_array_get(json_object_get(range, "kvs"), 0);
+    if (!kv)
+        return MAO_ENOTFOUND;
+    return s_kv_from_json(self, kv, out);
+}
+
+int mao_etcd_create(mao_etcd_t *self, const char *key, const char *value, size_t len,
+                    int64_t lease, mao_etcd_kv_t *current)
+{
+    int ok = 0;
+    json_t *reply = NULL;
+    int rc = s_txn(self, s_compare(self, key, "CREATE", 0), s_put_op(self, key, value, len, lease),
+                   s_key_op(self, "request_range", key), &ok, &reply);
+    if (rc == 0 && !ok) {
+        if (current)
+            s_txn_range_kv(self, reply, current);
+        mao_error_set("key '%s%s' exists already", self->prefix, key);
+        rc = MAO_ECONFLICT;
+    }
+    json_decref(reply);
+    return rc;
+}
+
+int mao_etcd_swap(mao_etcd_t *self, const char *key, const char *value, size_t len,
+                  int64_t expected, int64_t lease)
+{
+    int ok = 0;
+    json_t *reply = NULL;
+    int rc = s_txn(self, s_compare(self, key, "MOD", expected),
+                   s_put_op(self, key, value, len, lease), s_key_op(self, "request_range", key),
+                   &ok, &reply);
+    if (rc == 0 && !ok) {
+        mao_error_set("key '%s%s' changed since revision %" PRId64, self->prefix, key, expected);
+        rc = MAO_ECONFLICT;
+    }
+    json_decref(reply);
+    return rc;
+}
+
+int mao_etcd_delete_if(mao_etcd_t *self, const char *key, int64_t expected)
+{
+    int ok = 0;
+    json_t *reply = NULL;
+    int rc = s_txn(self, s_compare(self, key, "MOD", expected),
+                   s_key_op(self, "request_delete_range", key),
+                   s_key_op(self, "request_range", key), &ok, &reply);
+    if (rc == 0 && !ok) {
+        mao_etcd_kv_t kv;
+        if (s_txn_range_kv(self, reply, &kv) == 0) {
+            mao_etcd_kv_free(&kv);
+            mao_error_set("key '%s%s' changed since revision %" PRId64, self->prefix, key,
+                          expected);
+            rc = MAO_ECONFLICT;
+        } else {
+            mao_error_set("key '%s%s' not found", self->prefix, key);
+            rc = MAO_ENOTFOUND;
+        }
+    }
+    json_decref(reply);
+    return rc;
+}
+
+/* ---- leases ------------------------------------------------------------------ */
+
+int mao_etcd_lease_grant(mao_etcd_t *self, long ttl_s, int64_t *id)
+{
+    json_t *reply = NULL;
+    json_t *body = json_pack("{s:I}", "TTL", (json_int_t)ttl_s);
+    if (!body)
+        return MAO_ENOMEM;
+    int rc = s_call(self, "/v3/lease/grant", body, 0, &reply);
+    if (rc == 0) {
+        *id = s_int64(reply, "ID");
+        if (*id == 0) {
+            mao_error_set("etcd granted no lease: %s",
+                          json_string_value(json_object_get(reply, "error")) ?: "no ID");
+            rc = MAO_EFAIL;
+        }
+    }
+    json_decref(body);
+    json_decref(reply);
+    return rc;
+}
+
+int mao_etcd_lease_keepalive(mao_etcd_t *self, int64_t id, long *ttl_left)
+{
+    json_t *reply = NULL;
+    json_t *body = json_pack("{s:o}", "ID", s_json_int64(id));
+    if (!body)
+        return MAO_ENOMEM;
+    int rc = s_call(self, "/v3/lease/keepalive", body, 1, &reply);
+    if (rc == 0) {
+        json_t *result = json_object_get(reply, "result");
+        int64_t ttl = s_int64(result, "TTL");
+        if (!result || ttl <= 0) {
+            mao_error_set("lease %" PRId64 " has expired", id);
+            rc = MAO_ENOTFOUND;
+        } else if (ttl_left) {
+            *ttl_left = (long)ttl;
+        }
+    }
+    json_decref(body);
+    json_decref(reply);
+    return rc;
+}
+
+int mao_etcd_lease_revoke(mao_etcd_t *self, int64_t id)
+{
+    json_t *reply = NULL;
+    json_t *body = json_pack("{s:o}", "ID", s_json_int64(id));
+    if (!body)
+        return MAO_ENOMEM;
+    int rc = s_call(self, "/v3/lease/revoke", body, 1, &reply);
+    json_decref(body);
+    json_decref(reply);
+    return rc;
+}
+
+/* ---- watch ------------------------------------------------------------------- */
+
+typedef struct {
+    mao_etcd_t *self;
+    s_buf_t line;      /* bytes of the line being received */
+    mao_etcd_watch_fn *fn;
+    void *arg;
+    volatile int *stop;
+    int64_t next;      /* revision to resume from */
+    int created;       /* the gateway confirmed the watch */
+    int stopped_by_fn; /* fn asked to stop */
+    int failed;        /* a negative code when the stream said something wrong */
+} s_watch_t;
+
+static int s_watch_line(s_watch_t *w, const char *text, size_t len)
+{
+    json_error_t jerr;
+    json_t *msg = json_loadb(text, len, 0, &jerr);
+    if (!msg) {
+        mao_error_set("etcd watch stream sent a line that is not JSON");
+        w->failed = MAO_EMALFORMED;
+        return -1;
+    }
+    json_t *result = json_object_get(msg, "result");
+    if (!result) {
+        w->failed = s_grpc_error(msg, 500, mao_etcd_endpoint(w->self));
+        json_decref(msg);
+        return -1;
+    }
+    int64_t header_rev = s_int64(json_object_get(result, "header"), "revision");
+    if (json_is_true(json_object_get(result, "created"))) {
+        w->created = 1;
+        if (w->next == 0)
+            w->next = header_rev + 1;
+    }
+    if (json_is_true(json_object_get(result, "canceled"))) {
+        int64_t compact = s_int64(result, "compact_revision");
+        mao_error_set("etcd cancelled the watch%s (revision %" PRId64 " is compacted)",
+                      compact ? "" : " for another reason", w->next);
+        w->failed = MAO_ENOTFOUND;
+        json_decref(msg);
+        return -1;
+    }
+    json_t *events = json_object_get(result, "events");
+    for (size_t i = 0; i < json_array_size(events); i++) {
+        json_t *ev = json_array_get(events, i);
+        mao_etcd_kv_t kv;
+        if (s_kv_from_json(w->self, json_object_get(ev, "kv"), &kv) < 0) {
+            w->failed = MAO_EMALFORMED;
+            json_decref(msg);
+            return -1;
+        }
+        const char *type = json_string_value(json_object_get(ev, "type"));
+        mao_etcd_event_type_t t =
+            type && strcmp(type, "DELETE") == 0 ? MAO_ETCD_DELETE : MAO_ETCD_PUT;
+        if (kv.mod_revision >= w->next)
+            w->next = kv.mod_revision + 1;
+        int stop = w->fn(t, &kv, w->arg);
+        mao_etcd_kv_free(&kv);
+        if (stop) {
+            w->stopped_by_fn = 1;
+            json_decref(msg);
+            return -1;
+        }
+    }
+    json_decref(msg);
+    return 0;
+}
+
+static size_t s_watch_body(char *ptr, size_t size, size_t nmemb, void *user)
+{
+    s_watch_t *w = user;
+    size_t n = size * nmemb;
+    for (size_t i = 0; i < n; i++) {
+        if (ptr[i] == '\n') {
+            if (w->line.len > 0 && s_watch_line(w, w->line.data, w->line.len) < 0)
+                return 0;
+            w->line.len = 0;
+        } else if (s_on_body(ptr + i, 1, 1, &w->line) != 1) {
+            mao_error_set("etcd watch stream sent a line that is too long");
+            w->failed = MAO_EMALFORMED;
+            return 0;
+        }
+    }
+    return n;
+}
+
+static int s_watch_progress(void *user, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+                            curl_off_t ulnow)
+{
+    s_watch_t *w = user;
+    return w->stop && *w->stop ? 1 : 0;
+}
+
+int mao_etcd_watch(mao_etcd_t *self, const char *key, int prefix, int64_t start_revision,
+                   long max_ms, volatile int *stop, mao_etcd_watch_fn *fn, void *arg,
+                   int64_t *next_revision)
+{
+    int rc = MAO_EUNAVAILABLE;
+    char *text = NULL;
+    char errbuf[CURL_ERROR_SIZE];
+    s_watch_t w = {.self = self, .fn = fn, .arg = arg, .stop = stop, .next = start_revision};
+    json_t *req = json_object();
+    CURL *h = curl_easy_init();
+
+    if (!req || !h) {
+        rc = MAO_ENOMEM;
+        goto cleanup;
+    }
+    if ((rc = s_set_key(self, req, key)) < 0 || (prefix && (rc = s_set_range_end(self, req, key)) < 0))
+        goto cleanup;
+    if (start_revision > 0)
+        json_object_set_new(req, "start_revision", s_json_int64(start_revision));
+    json_t *body = json_pack("{s:o}", "create_request", req);
+    req = NULL;
+    text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    json_decref(body);
+    if (!text) {
+        rc = MAO_ENOMEM;
+        goto cleanup;
+    }
+    size_t start = atomic_load(&self->current);
+    for (size_t i = 0; i < self->endpoint_count; i++) {
+        const char *endpoint = self->endpoints[(start + i) % self->endpoint_count];
+        char url[512];
+        snprintf(url, sizeof url, "%s/v3/watch", endpoint);
+        errbuf[0] = '\0';
+        curl_easy_reset(h);
+        curl_easy_setopt(h, CURLOPT_URL, url);
+        curl_easy_setopt(h, CURLOPT_POSTFIELDS, text);
+        curl_easy_setopt(h, CURLOPT_HTTPHEADER, self->hdrs);
+        curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, s_watch_body);
+        curl_easy_setopt(h, CURLOPT_WRITEDATA, &w);
+        curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+        curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, s_watch_progress);
+        curl_easy_setopt(h, CURLOPT_XFERINFODATA, &w);
+        curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
+        curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+        curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS,
+                         self->timeout_ms / 2 > 0 ? self->timeout_ms / 2 : 1L);
+        if (max_ms > 0)
+            curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, max_ms);
+        CURLcode cc = curl_easy_perform(h);
+        if (w.stopped_by_fn || (stop && *stop)) {
+            rc = 0;
+            goto cleanup;
+        }
+        if (w.failed) {
+            rc = w.failed;
+            goto cleanup;
+        }
+        if (cc == CURLE_OPERATION_TIMEDOUT && w.created) {
+            mao_error_set("watch ended after %ld ms", max_ms);
+            rc = MAO_ETIMEOUT;
+            goto cleanup;
+        }
+        if (w.created) {
+            mao_error_set("etcd watch stream at %s broke: %s", endpoint,
+                          errbuf[0] ? errbuf : curl_easy_strerror(cc));
+            rc = MAO_EUNAVAILABLE;
+            goto cleanup;
+        }
+        mao_error_set("etcd unreachable for watch at %s: %s", endpoint,
+                      errbuf[0] ? errbuf : curl_easy_strerror(cc));
+        rc = MAO_EUNAVAILABLE;
+    }
+cleanup:
+    if (next_revision)
+        *next_revision = w.next;
+    free(w.line.data);
+    free(text);
+    json_decref(req);
+    if (h)
+        curl_easy_cleanup(h);
+    return rc;
+}

@@ -1,0 +1,584 @@
+/*
+ * coord_api: routing HTTP requests to the registry and back as JSON.
+ *
+ * Each request gets a s_req_t that collects its body (at most
+ * COORD_API_MAX_BODY bytes); when the body is complete the route runs and
+ * fills a s_resp_t (status and JSON), which is sent once.  Errors are always
+ * {"error": "<kind>", "message": "<one line>"} with the matching status.
+ */
+#include "coord_api.h"
+#include "coord_registry.h"
+#include "mao_error.h"
+#include "mao_fs.h"
+#include "mao_git.h"
+#include "mao_log.h"
+#include "mao_name.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <microhttpd.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+struct coord_api_t {
+    struct MHD_Daemon *mhd; /* the server; owns its threads */
+    coord_server_t *server; /* the coordinator's state, borrowed */
+    int fd;                 /* the listening socket, owned */
+    int port;               /* the port bound */
+};
+
+typedef struct {
+    char *body; /* request body, NUL-terminated */
+    size_t len;
+    int too_large; /* the body passed the limit; the rest is dropped */
+} s_req_t;
+
+typedef struct {
+    unsigned status;
+    json_t *json;        /* reply body; NULL means none */
+    const char *allow;   /* Allow header for 405 */
+    char location[160];  /* Location header for 201 */
+} s_resp_t;
+
+/* ---- replies ------------------------------------------------------------------ */
+
+static void s_reply(s_resp_t *resp, unsigned status, json_t *json)
+{
+    json_decref(resp->json);
+    resp->status = status;
+    resp->json = json;
+}
+
+static void s_fail(s_resp_t *resp, unsigned status, const char *kind, const char *message)
+{
+    s_reply(resp, status, json_pack("{s:s, s:s}", "error", kind, "message", message));
+}
+
+/* Replies with the error that `rc` and the thread's error detail describe. */
+static void s_fail_rc(s_resp_t *resp, int rc)
+{
+    const char *detail = mao_error_last();
+    switch (rc) {
+    case MAO_EINVAL:
+    case MAO_EMALFORMED: s_fail(resp, 400, "bad_request", detail); break;
+    case MAO_ENOTFOUND: s_fail(resp, 404, "not_found", detail); break;
+    case MAO_ECONFLICT: s_fail(resp, 409, "conflict", detail); break;
+    case MAO_EUNAVAILABLE:
+    case MAO_ETIMEOUT: {
+        char msg[1200];
+        snprintf(msg, sizeof msg, "registry unavailable: %s", detail);
+        s_fail(resp, 503, "unavailable", msg);
+        break;
+    }
+    case MAO_ENOMEM: s_fail(resp, 500, "internal", "out of memory"); break;
+    default: s_fail(resp, 500, "internal", detail[0] ? detail : "internal error"); break;
+    }
+}
+
+static void s_method_not_allowed(s_resp_t *resp, const char *allow)
+{
+    s_fail(resp, 405, "method_not_allowed", "method not allowed on this path");
+    resp->allow = allow;
+}
+
+/* Tells the server whether etcd answered, for the cron's logs and /healthz. */
+static void s_note_etcd(coord_api_t *api, int rc)
+{
+    int up = !(rc == MAO_EUNAVAILABLE || rc == MAO_ETIMEOUT);
+    atomic_store(&api->server->etcd_up, up);
+}
+
+/* The request body as a JSON object, or a 400 reply. */
+static json_t *s_body_object(s_req_t *req, s_resp_t *resp)
+{
+    if (!req->body || req->len == 0) {
+        s_fail(resp, 400, "bad_request", "request body is empty (expected a JSON object)");
+        return NULL;
+    }
+    json_t *json = mao_json_parse(req->body, req->len, "request body");
+    if (!json) {
+        s_fail(resp, 400, "bad_request", mao_error_last());
+        return NULL;
+    }
+    if (!json_is_object(json)) {
+        json_decref(json);
+        s_fail(resp, 400, "bad_request", "request body must be a JSON object");
+        return NULL;
+    }
+    return json;
+}
+
+static int s_query_true(struct MHD_Connection *conn, const char *name)
+{
+    const char *v = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, name);
+    if (!v)
+        return 0;
+    return *v == '\0' || strcasecmp(v, "true") == 0 || strcmp(v, "1") == 0 ||
+           strcasecmp(v, "yes") == 0;
+}
+
+/* ---- /v1/tools and /v1/datasets -------------------------------------------------- */
+
+static void s_registry_put(coord_api_t *api, s_resp_t *resp, coord_kind_t kind, json_t *body,
+                           int replace)
+{
+    json_t *stored = NULL;
+    int created = 0;
+    int rc = coord_registry_put(&stored, &created, api->server->etcd, kind, body, replace,
+                                api->server->allow_local);
+    s_note_etcd(api, rc);
+    if (rc < 0) {
+        s_fail_rc(resp, rc);
+        return;
+    }
+    const char *name = json_string_value(json_object_get(stored, "name"));
+    mao_log_info("registry", "%s.%s name=%s", coord_registry_noun(kind),
+                 created ? "created" : "replaced", name);
+    snprintf(resp->location, sizeof resp->location, "/v1/%ss/%s", coord_registry_noun(kind),
+             name);
+    s_reply(resp, created ? 201 : 200, stored);
+}
+
+static void s_registry(coord_api_t *api, struct MHD_Connection *conn, const char *method,
+                       coord_kind_t kind, const char *rest, s_req_t *req, s_resp_t *resp)
+{
+    mao_etcd_t *etcd = api->server->etcd;
+    int rc;
+
+    if (*rest == '\0' || strcmp(rest, "/") == 0) {
+        if (strcmp(method, "GET") == 0) {
+            json_t *list = NULL;
+            rc = coord_registry_list(&list, etcd, kind);
+            s_note_etcd(api, rc);
+            if (rc < 0)
+                s_fail_rc(resp, rc);
+            else
+                s_reply(resp, 200, list);
+        } else if (strcmp(method, "POST") == 0) {
+            json_t *body = s_body_object(req, resp);
+            if (body)
+                s_registry_put(api, resp, kind, body, s_query_true(conn, "replace"));
+            json_decref(body);
+        } else {
+            s_method_not_allowed(resp, "GET, POST");
+        }
+        return;
+    }
+    const char *name = rest + 1; /* rest is "/<name>" */
+    if ((rc = mao_name_check(coord_registry_noun(kind), name)) < 0) {
+        s_fail_rc(resp, rc);
+        return;
+    }
+    if (strcmp(method, "GET") == 0) {
+        json_t *record = NULL;
+        rc = coord_registry_get(&record, etcd, kind, name);
+        s_note_etcd(api, rc);
+        if (rc < 0)
+            s_fail_rc(resp, rc);
+        else
+            s_reply(resp, 200, record);
+    } else if (strcmp(method, "PUT") == 0) {
+        json_t *body = s_body_object(req, resp);
+        if (!body)
+            return;
+        json_t *given = json_object_get(body, "name");
+        if (given && (!json_is_string(given) || strcmp(json_string_value(given), name) != 0)) {
+            s_fail(resp, 400, "bad_request", "the name in the body differs from the name in "
+                                             "the path");
+        } else {
+            json_object_set_new(body, "name", json_string(name));
+            s_registry_put(api, resp, kind, body, 1);
+        }
+        json_decref(body);
+    } else if (strcmp(method, "DELETE") == 0) {
+        rc = coord_registry_remove(etcd, kind, name);
+        s_note_etcd(api, rc);
+        if (rc < 0) {
+            s_fail_rc(resp, rc);
+            return;
+        }
+        mao_log_info("registry", "%s.removed name=%s", coord_registry_noun(kind), name);
+        s_reply(resp, 200, json_pack("{s:s, s:b}", "name", name, "removed", 1));
+    } else {
+        s_method_not_allowed(resp, "GET, PUT, DELETE");
+    }
+}
+
+/* ---- the original orchestrator's endpoints ------------------------------------------ */
+
+/* GET /regtools, GET /datasets: a JSON array of the original's key paths. */
+static void s_legacy_list(coord_api_t *api, s_resp_t *resp, coord_kind_t kind)
+{
+    json_t *list = NULL;
+    int rc = coord_registry_list(&list, api->server->etcd, kind);
+    s_note_etcd(api, rc);
+    if (rc < 0) {
+        s_fail_rc(resp, rc);
+        return;
+    }
+    json_t *paths = json_array();
+    size_t i;
+    json_t *record;
+    json_array_foreach(list, i, record) {
+        char path[96];
+        snprintf(path, sizeof path, "/%s/%s", kind == COORD_TOOLS ? "tools" : "data",
+                 json_string_value(json_object_get(record, "name")));
+        json_array_append_new(paths, json_string(path));
+    }
+    json_decref(list);
+    s_reply(resp, 200, paths);
+}
+
+/* POST /register and /regdata: store, answer a JSON string (the tool's JSON as
+ * the original printed it, or the dataset's URL).  "replace": true in the body
+ * overwrites an existing record. */
+static void s_legacy_register(coord_api_t *api, s_req_t *req, s_resp_t *resp, coord_kind_t kind)
+{
+    json_t *body = s_body_object(req, resp);
+    if (!body)
+        return;
+    json_t *replace = json_object_get(body, "replace");
+    int replace_asked = json_is_true(replace);
+    if (replace)
+        json_object_del(body, "replace");
+    s_registry_put(api, resp, kind, body, replace_asked);
+    json_decref(body);
+    if (resp->status >= 300)
+        return;
+    json_t *answer;
+    if (kind == COORD_TOOLS) {
+        char *text = json_dumps(resp->json, JSON_PRESERVE_ORDER); /* "{"name": "x", ...}" */
+        answer = json_string(text ? text : "");
+        free(text);
+    } else {
+        answer = json_string(json_string_value(json_object_get(resp->json, "url")));
+    }
+    resp->location[0] = '\0';
+    s_reply(resp, 200, answer);
+}
+
+/* POST /retrieve {"name"}: clones a dataset into the coordinator's importdir. */
+static void s_legacy_retrieve(coord_api_t *api, s_req_t *req, s_resp_t *resp)
+{
+    coord_server_t *server = api->server;
+    json_t *body = s_body_object(req, resp);
+    json_t *record = NULL;
+    char dir[4200];
+    char msg[4600];
+    int rc;
+
+    if (!body)
+        return;
+    const char *name = json_string_value(json_object_get(body, "name"));
+    if (!name) {
+        s_fail(resp, 400, "bad_request", "missing field \"name\"");
+        goto cleanup;
+    }
+    rc = coord_registry_get(&record, server->etcd, COORD_DATASETS, name);
+    s_note_etcd(api, rc);
+    if (rc < 0) {
+        s_fail_rc(resp, rc);
+        goto cleanup;
+    }
+    const char *url = json_string_value(json_object_get(record, "url"));
+    snprintf(dir, sizeof dir, "%s/%s", server->importdir, name);
+    pthread_mutex_lock(&server->retrieve_lock);
+    if (mao_git_is_repo(dir)) {
+        snprintf(msg, sizeof msg, "dataset %s is already at %s", name, dir);
+        rc = 0;
+    } else if ((rc = mao_fs_mkdirs(server->importdir, 0755)) == 0) {
+        mao_git_opts_t opts = {.allow_local = server->allow_local, .timeout_s = 600};
+        rc = mao_git_clone(url, dir, &opts);
+        if (rc == 0) {
+            snprintf(msg, sizeof msg, "dataset %s cloned into %s", name, dir);
+            mao_log_info("registry", "dataset.retrieved name=%s dir=%s", name, dir);
+        }
+    }
+    pthread_mutex_unlock(&server->retrieve_lock);
+    if (rc == MAO_EFAIL)
+        s_fail(resp, 502, "clone_failed", mao_error_last());
+    else if (rc == MAO_ETIMEOUT)
+        s_fail(resp, 504, "clone_timeout", mao_error_last());
+    else if (rc < 0)
+        s_fail_rc(resp, rc);
+    else
+        s_reply(resp, 200, json_string(msg));
+cleanup:
+    json_decref(record);
+    json_decref(body);
+}
+
+/* ---- routing ---------------------------------------------------------------- */
+
+static void s_healthz(coord_api_t *api, s_resp_t *resp)
+{
+    int rc = mao_etcd_ping(api->server->etcd);
+    s_note_etcd(api, rc);
+    if (rc < 0) {
+        char msg[1200];
+        snprintf(msg, sizeof msg, "etcd unreachable: %s", mao_error_last());
+        s_reply(resp, 503, json_pack("{s:s, s:s, s:s}", "status", "degraded", "etcd", "down",
+                                     "message", msg));
+        return;
+    }
+    s_reply(resp, 200, json_pack("{s:s, s:s, s:s}", "status", "ok", "etcd", "up", "version",
+                                 MAO_VERSION));
+}
+
+static int s_prefix(const char *url, const char *prefix, const char **rest)
+{
+    size_t n = strlen(prefix);
+    if (strncmp(url, prefix, n) != 0 || (url[n] != '\0' && url[n] != '/'))
+        return 0;
+    *rest = url + n;
+    return 1;
+}
+
+static void s_route(coord_api_t *api, struct MHD_Connection *conn, const char *method,
+                    const char *url, s_req_t *req, s_resp_t *resp)
+{
+    const char *rest;
+    int get = strcmp(method, "GET") == 0;
+    int post = strcmp(method, "POST") == 0;
+
+    if (req->too_large) {
+        char msg[96];
+        snprintf(msg, sizeof msg, "request body is larger than %d bytes", COORD_API_MAX_BODY);
+        s_fail(resp, 413, "too_large", msg);
+    } else if (strcmp(url, "/healthz") == 0) {
+        if (get)
+            s_healthz(api, resp);
+        else
+            s_method_not_allowed(resp, "GET");
+    } else if (s_prefix(url, "/v1/tools", &rest)) {
+        s_registry(api, conn, method, COORD_TOOLS, rest, req, resp);
+    } else if (s_prefix(url, "/v1/datasets", &rest)) {
+        s_registry(api, conn, method, COORD_DATASETS, rest, req, resp);
+    } else if (strcmp(url, "/regtools") == 0) {
+        if (get)
+            s_legacy_list(api, resp, COORD_TOOLS);
+        else
+            s_method_not_allowed(resp, "GET");
+    } else if (strcmp(url, "/datasets") == 0) {
+        if (get)
+            s_legacy_list(api, resp, COORD_DATASETS);
+        else
+            s_method_not_allowed(resp, "GET");
+    } else if (strcmp(url, "/register") == 0) {
+        if (post)
+            s_legacy_register(api, req, resp, COORD_TOOLS);
+        else
+            s_method_not_allowed(resp, "POST");
+    } else if (strcmp(url, "/regdata") == 0) {
+        if (post)
+            s_legacy_register(api, req, resp, COORD_DATASETS);
+        else
+            s_method_not_allowed(resp, "POST");
+    } else if (strcmp(url, "/retrieve") == 0) {
+        if (post)
+            s_legacy_retrieve(api, req, resp);
+        else
+            s_method_not_allowed(resp, "POST");
+    } else {
+        s_fail(resp, 404, "not_found", "no such endpoint (see docs/api.md)");
+    }
+}
+
+/* ---- libmicrohttpd glue -------------------------------------------------------- */
+
+static enum MHD_Result s_send(struct MHD_Connection *conn, s_resp_t *resp)
+{
+    char *text = NULL;
+    size_t len = 0;
+    if (resp->json) {
+        text = json_dumps(resp->json, JSON_COMPACT | JSON_ENCODE_ANY);
+        if (text) {
+            len = strlen(text);
+            char *nl = realloc(text, len + 2);
+            if (nl) {
+                text = nl;
+                text[len++] = '\n';
+                text[len] = '\0';
+            }
+        }
+    }
+    struct MHD_Response *r =
+        MHD_create_response_from_buffer(len, text ? text : (char *)"", text ? MHD_RESPMEM_MUST_FREE
+                                                                            : MHD_RESPMEM_PERSISTENT);
+    if (!r) {
+        free(text);
+        return MHD_NO;
+    }
+    if (text)
+        MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+    if (resp->allow)
+        MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, resp->allow);
+    if (resp->location[0])
+        MHD_add_response_header(r, MHD_HTTP_HEADER_LOCATION, resp->location);
+    enum MHD_Result ret = MHD_queue_response(conn, resp->status, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+static enum MHD_Result s_on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                    const char *method, const char *version,
+                                    const char *upload_data, size_t *upload_data_size,
+                                    void **con_cls)
+{
+    coord_api_t *api = cls;
+    s_req_t *req = *con_cls;
+
+    if (!req) {
+        if (!(req = calloc(1, sizeof *req)))
+            return MHD_NO;
+        *con_cls = req;
+        const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                                     MHD_HTTP_HEADER_CONTENT_LENGTH);
+        if (cl && strtoull(cl, NULL, 10) > COORD_API_MAX_BODY)
+            req->too_large = 1;
+        return MHD_YES;
+    }
+    if (*upload_data_size > 0) {
+        size_t n = *upload_data_size;
+        *upload_data_size = 0;
+        if (req->too_large || req->len + n > COORD_API_MAX_BODY) {
+            req->too_large = 1;
+            return MHD_YES;
+        }
+        char *grown = realloc(req->body, req->len + n + 1);
+        if (!grown)
+            return MHD_NO;
+        req->body = grown;
+        memcpy(req->body + req->len, upload_data, n);
+        req->len += n;
+        req->body[req->len] = '\0';
+        return MHD_YES;
+    }
+    s_resp_t resp = {.status = 500};
+    mao_error_clear();
+    s_route(api, conn, method, url, req, &resp);
+    if (!resp.json && resp.status >= 400)
+        s_fail(&resp, 500, "internal", "out of memory");
+    mao_log_debug("api", "request method=%s path=%s status=%u", method, url, resp.status);
+    enum MHD_Result ret = s_send(conn, &resp);
+    json_decref(resp.json);
+    return ret;
+}
+
+static void s_on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                           enum MHD_RequestTerminationCode toe)
+{
+    s_req_t *req = *con_cls;
+    if (req) {
+        free(req->body);
+        free(req);
+        *con_cls = NULL;
+    }
+}
+
+static void s_on_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    char line[512];
+    vsnprintf(line, sizeof line, fmt, ap);
+    size_t n = strlen(line);
+    while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+        line[--n] = '\0';
+    mao_log_warn("api", "http.error detail=\"%s\"", line);
+}
+
+/* Opens the listening socket ourselves, so that a busy or bad address is a
+ * clear error at start-up. */
+static int s_listen(coord_api_t *self, const char *bind_addr)
+{
+    char host[256];
+    const char *colon = strrchr(bind_addr, ':');
+    if (!colon || colon == bind_addr || !colon[1]) {
+        mao_error_set("API address '%s' must be host:port", bind_addr);
+        return MAO_EINVAL;
+    }
+    size_t hlen = (size_t)(colon - bind_addr);
+    if (hlen >= sizeof host)
+        return MAO_EINVAL;
+    memcpy(host, bind_addr, hlen);
+    host[hlen] = '\0';
+    if (host[0] == '[' && hlen > 2 && host[hlen - 1] == ']') {
+        memmove(host, host + 1, hlen - 2);
+        host[hlen - 2] = '\0';
+    }
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_PASSIVE};
+    struct addrinfo *ai = NULL;
+    int gai = getaddrinfo(host, colon + 1, &hints, &ai);
+    if (gai != 0) {
+        mao_error_set("API address '%s': %s", bind_addr, gai_strerror(gai));
+        return MAO_EINVAL;
+    }
+    int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int one = 1;
+    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0 ||
+        bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, 128) < 0) {
+        mao_error_set("cannot listen on %s: %s", bind_addr, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        freeaddrinfo(ai);
+        return MAO_EFAIL;
+    }
+    freeaddrinfo(ai);
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    getsockname(fd, (struct sockaddr *)&ss, &sl);
+    self->port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                                                : ((struct sockaddr_in *)&ss)->sin_port);
+    self->fd = fd;
+    return 0;
+}
+
+int coord_api_start(coord_api_t **out, coord_server_t *server, const char *bind_addr)
+{
+    int rc;
+    coord_api_t *self = calloc(1, sizeof *self);
+    if (!self)
+        return MAO_ENOMEM;
+    self->server = server;
+    self->fd = -1;
+    if ((rc = s_listen(self, bind_addr)) < 0)
+        goto cleanup;
+    self->mhd = MHD_start_daemon(
+        MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, 0,
+        NULL, NULL, s_on_request, self, MHD_OPTION_EXTERNAL_LOGGER, s_on_mhd_log, self,
+        MHD_OPTION_LISTEN_SOCKET, self->fd, MHD_OPTION_NOTIFY_COMPLETED, s_on_completed, self,
+        MHD_OPTION_CONNECTION_LIMIT, 512u, MHD_OPTION_CONNECTION_TIMEOUT, 120u, MHD_OPTION_END);
+    if (!self->mhd) {
+        mao_error_set("cannot start the HTTP server on %s", bind_addr);
+        rc = MAO_EFAIL;
+        goto cleanup;
+    }
+    *out = self;
+    return 0;
+cleanup:
+    coord_api_stop(&self);
+    return rc;
+}
+
+int coord_api_port(coord_api_t *self)
+{
+    return self->port;
+}
+
+void coord_api_stop(coord_api_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    coord_api_t *self = *self_p;
+    if (self->mhd)
+        MHD_stop_daemon(self->mhd);
+    if (self->fd >= 0)
+        close(self->fd);
+    free(self);
+    *self_p = NULL;
+}

@@ -1,0 +1,308 @@
+/*
+ * maoctl: option parsing, calls to the coordinator, output helpers.
+ */
+#include "ctl.h"
+#include "mao_error.h"
+#include "mao_name.h"
+
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <wchar.h>
+
+static const struct option s_global[] = {
+    {"output", required_argument, NULL, 'o'}, {"server", required_argument, NULL, 'S'},
+    {"config", required_argument, NULL, 'c'}, {"help", no_argument, NULL, 'h'},
+};
+#define S_GLOBAL_COUNT (sizeof s_global / sizeof s_global[0])
+
+int ctl_usage_error(const char *help, const char *fmt, ...)
+{
+    va_list ap;
+    fputs("maoctl: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    if (help) {
+        const char *nl = strchr(help, '\n');
+        fprintf(stderr, "%.*s\nTry --help for more.\n", nl ? (int)(nl - help) : (int)strlen(help),
+                help);
+    }
+    return CTL_USAGE;
+}
+
+int ctl_fail(const char *fmt, ...)
+{
+    va_list ap;
+    fputs("maoctl: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    return CTL_FAIL;
+}
+
+static int s_set_server(ctl_t *ctl, const char *url)
+{
+    if (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0)
+        return ctl_usage_error(NULL, "--server '%s' must start with http:// or https://", url);
+    snprintf(ctl->server, sizeof ctl->server, "%s", url);
+    size_t n = strlen(ctl->server);
+    while (n > 0 && ctl->server[n - 1] == '/')
+        ctl->server[--n] = '\0';
+    return CTL_OK;
+}
+
+int ctl_parse(ctl_t *ctl, int argc, char **argv, const char *help, const struct option *extra,
+              ctl_opt_fn *fn, void *arg, int *first)
+{
+    struct option opts[48];
+    char shortopts[64] = "-o:c:h";
+    size_t n = 0;
+    for (size_t i = 0; i < S_GLOBAL_COUNT; i++)
+        opts[n++] = s_global[i];
+    for (size_t i = 0; extra && extra[i].name && n < 46; i++)
+        opts[n++] = extra[i];
+    memset(&opts[n], 0, sizeof opts[n]);
+
+    /* Positionals are gathered in order; options may come anywhere. */
+    char **positional = calloc((size_t)argc + 1, sizeof *positional);
+    int count = 0;
+    int rc = 0;
+    if (!positional)
+        return ctl_fail("out of memory");
+    optind = 0;
+    opterr = 0;
+    int opt;
+    while ((opt = getopt_long(argc, argv, shortopts, opts, NULL)) != -1) {
+        if (opt == 1) {
+            positional[count++] = optarg;
+            continue;
+        }
+        switch (opt) {
+        case 'h':
+            fputs(help, stdout);
+            rc = -1;
+            goto done;
+        case 'o':
+            if (strcmp(optarg, "json") == 0)
+                ctl->json = 1;
+            else if (strcmp(optarg, "table") == 0 || strcmp(optarg, "text") == 0)
+                ctl->json = 0;
+            else {
+                rc = ctl_usage_error(help, "unknown output format '%s' (use table or json)",
+                                     optarg);
+                goto done;
+            }
+            break;
+        case 'S':
+            if ((rc = s_set_server(ctl, optarg)) != CTL_OK)
+                goto done;
+            break;
+        case 'c': ctl->config_path = optarg; break;
+        case '?':
+        case ':':
+            if (optopt)
+                rc = ctl_usage_error(help, "option -%c %s", optopt,
+                                     opt == ':' ? "needs a value" : "is not known here");
+            else
+                rc = ctl_usage_error(help, "option '%s' is not known here or needs a value",
+                                     argv[optind - 1]);
+            goto done;
+        default:
+            if (!fn || (rc = fn(opt, optarg, arg)) != CTL_OK)
+                goto done;
+            break;
+        }
+    }
+    /* Anything after "--" is positional too. */
+    for (int i = optind; i < argc; i++)
+        positional[count++] = argv[i];
+    for (int i = 0; i < count; i++)
+        argv[argc - count + i] = positional[i];
+    *first = argc - count;
+done:
+    free(positional);
+    return rc;
+}
+
+mao_cfg_t *ctl_cfg(ctl_t *ctl)
+{
+    if (ctl->cfg)
+        return ctl->cfg;
+    if (mao_cfg_load(&ctl->cfg, mao_cfg_default_path(ctl->config_path)) < 0) {
+        ctl_fail("%s", mao_error_last());
+        return NULL;
+    }
+    return ctl->cfg;
+}
+
+int ctl_call_status(ctl_t *ctl, const char *method, const char *path, json_t *body,
+                    long timeout_ms, long *status, json_t **reply)
+{
+    char url[1024];
+    char *text = NULL;
+    mao_http_reply_t r;
+    int rc;
+
+    if (reply)
+        *reply = NULL;
+    if (!ctl->http && !(ctl->http = mao_http_new()))
+        return ctl_fail("out of memory");
+    snprintf(url, sizeof url, "%s%s", ctl->server, path);
+    if (body && !(text = json_dumps(body, JSON_COMPACT)))
+        return ctl_fail("out of memory");
+    rc = mao_http_request(ctl->http, method, url, text, text ? strlen(text) : 0, timeout_ms, &r);
+    free(text);
+    if (rc < 0)
+        return ctl_fail("cannot reach the coordinator at %s: %s (is mao-coordinator running? "
+                        "set --server or MAO_SERVER)",
+                        ctl->server, mao_error_last());
+    *status = r.status;
+    json_error_t err;
+    json_t *json = r.len ? json_loadb(r.body, r.len, JSON_DECODE_ANY, &err) : json_null();
+    mao_http_reply_clear(&r);
+    if (!json)
+        return ctl_fail("the server at %s answered HTTP %ld with something that is not JSON "
+                        "(is it a mao coordinator?)",
+                        ctl->server, *status);
+    if (reply)
+        *reply = json;
+    else
+        json_decref(json);
+    return CTL_OK;
+}
+
+int ctl_call(ctl_t *ctl, const char *method, const char *path, json_t *body, long timeout_ms,
+             json_t **reply)
+{
+    long status = 0;
+    json_t *json = NULL;
+    int rc = ctl_call_status(ctl, method, path, body, timeout_ms, &status, &json);
+    if (rc != CTL_OK)
+        return rc;
+    if (status < 200 || status >= 300) {
+        const char *msg = json_string_value(json_object_get(json, "message"));
+        rc = ctl_fail("%s", msg ? msg : "the coordinator refused the request");
+        if (!msg)
+            fprintf(stderr, "maoctl: (HTTP %ld)\n", status);
+        json_decref(json);
+        return rc;
+    }
+    if (reply)
+        *reply = json;
+    else
+        json_decref(json);
+    return CTL_OK;
+}
+
+void ctl_print_json(json_t *json)
+{
+    char *text = json_dumps(json, JSON_INDENT(2) | JSON_ENCODE_ANY);
+    if (text) {
+        puts(text);
+        free(text);
+    }
+}
+
+void ctl_print_safe(FILE *out, const char *text)
+{
+    for (const unsigned char *p = (const unsigned char *)text; *p; p++) {
+        if (*p == '\n' || *p == '\t')
+            fputc(*p, out);
+        else if (*p < 0x20 || *p == 0x7f)
+            fprintf(out, "\\x%02x", *p);
+        else
+            fputc(*p, out);
+    }
+}
+
+/* ---- tables ---------------------------------------------------------------- */
+
+struct ctl_table_t {
+    size_t columns;
+    size_t rows;
+    char **cells; /* rows+1 (headers first) times columns, each a sanitised copy */
+    size_t *width;
+};
+
+/* Display width of UTF-8 text (one column per code point, enough for tables). */
+static size_t s_width(const char *text)
+{
+    size_t w = 0;
+    for (const unsigned char *p = (const unsigned char *)text; *p; p++)
+        if ((*p & 0xc0) != 0x80)
+            w++;
+    return w;
+}
+
+static char *s_clean_cell(const char *text)
+{
+    char *copy = strdup(text ? text : "");
+    if (copy)
+        for (char *p = copy; *p; p++)
+            if ((unsigned char)*p < 0x20 || *p == 0x7f)
+                *p = ' ';
+    return copy;
+}
+
+ctl_table_t *ctl_table_new(size_t columns, const char *const *headers)
+{
+    ctl_table_t *t = calloc(1, sizeof *t);
+    if (!t)
+        return NULL;
+    t->columns = columns;
+    t->width = calloc(columns, sizeof *t->width);
+    if (!t->width) {
+        free(t);
+        return NULL;
+    }
+    ctl_table_add(t, headers);
+    return t;
+}
+
+void ctl_table_add(ctl_table_t *t, const char *const *cells)
+{
+    char **grown = realloc(t->cells, (t->rows + 1) * t->columns * sizeof *grown);
+    if (!grown)
+        return;
+    t->cells = grown;
+    for (size_t c = 0; c < t->columns; c++) {
+        char *cell = s_clean_cell(cells[c]);
+        t->cells[t->rows * t->columns + c] = cell;
+        size_t w = cell ? s_width(cell) : 0;
+        if (w > t->width[c])
+            t->width[c] = w;
+    }
+    t->rows++;
+}
+
+void ctl_table_print(ctl_table_t *t, FILE *out)
+{
+    for (size_t r = 0; r < t->rows; r++) {
+        for (size_t c = 0; c < t->columns; c++) {
+            const char *cell = t->cells[r * t->columns + c];
+            cell = cell ? cell : "";
+            fputs(cell, out);
+            if (c + 1 < t->columns)
+                for (size_t pad = s_width(cell); pad < t->width[c] + 2; pad++)
+                    fputc(' ', out);
+        }
+        fputc('\n', out);
+    }
+}
+
+void ctl_table_destroy(ctl_table_t **tp)
+{
+    if (!tp || !*tp)
+        return;
+    ctl_table_t *t = *tp;
+    for (size_t i = 0; i < t->rows * t->columns; i++)
+        free(t->cells[i]);
+    free(t->cells);
+    free(t->width);
+    free(t);
+    *tp = NULL;
+}

@@ -1,0 +1,95 @@
+/*
+ * maoctl: the command line of mao.  Talks HTTP to the coordinator; clones
+ * datasets locally.  main() takes the global options, then hands the rest
+ * to the command group (tool, dataset, ...).
+ */
+#include "ctl.h"
+
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static const char *s_help =
+    "Usage: maoctl [--server URL] [-o table|json] [-c FILE] <command> <verb> [args]\n"
+    "\n"
+    "The command line of mao, the orchestrator of periodic research experiments.\n"
+    "\n"
+    "Commands:\n"
+    "  tool       list, register, remove tools\n"
+    "  dataset    list, register, remove, clone datasets\n"
+    "\n"
+    "Global options (anywhere on the line):\n"
+    "  --server URL        the coordinator (default: $MAO_SERVER, else\n"
+    "                      http://127.0.0.1:8080)\n"
+    "  -o, --output FMT    table (default, for people) or json (for scripts)\n"
+    "  -c, --config FILE   configuration file, for local settings such as\n"
+    "                      allow_local_repos (default: $MAO_CONFIG)\n"
+    "  -h, --help          help; every command and verb has its own\n"
+    "  -V, --version       print the version\n"
+    "\n"
+    "Exit status: 0 success, 1 failure, 2 usage error.\n";
+
+static int s_global_opt(int id, const char *value, void *arg)
+{
+    return CTL_OK;
+}
+
+int main(int argc, char **argv)
+{
+    ctl_t ctl = {0};
+    int rc;
+    signal(SIGPIPE, SIG_IGN);
+    ctl.tty = isatty(STDERR_FILENO);
+    const char *env = getenv("MAO_SERVER");
+    snprintf(ctl.server, sizeof ctl.server, "%s", env && *env ? env : "http://127.0.0.1:8080");
+    size_t n = strlen(ctl.server);
+    while (n > 0 && ctl.server[n - 1] == '/')
+        ctl.server[--n] = '\0';
+
+    /* Global options before the command; the verbs accept them too. */
+    int i = 1;
+    while (i < argc && argv[i][0] == '-') {
+        const char *a = argv[i];
+        if (strcmp(a, "-V") == 0 || strcmp(a, "--version") == 0) {
+            printf("maoctl %s\n", MAO_VERSION);
+            return CTL_OK;
+        }
+        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+            fputs(s_help, stdout);
+            return CTL_OK;
+        }
+        int takes_value = strcmp(a, "-o") == 0 || strcmp(a, "--output") == 0 ||
+                          strcmp(a, "--server") == 0 || strcmp(a, "-c") == 0 ||
+                          strcmp(a, "--config") == 0;
+        int has_inline = strncmp(a, "--output=", 9) == 0 || strncmp(a, "--server=", 9) == 0 ||
+                         strncmp(a, "--config=", 9) == 0 || (strncmp(a, "-o", 2) == 0 && a[2]);
+        if (!takes_value && !has_inline)
+            return ctl_usage_error(s_help, "unknown option '%s'", a);
+        if (takes_value && i + 1 >= argc)
+            return ctl_usage_error(s_help, "option '%s' needs a value", a);
+        char *sub[3] = {"maoctl", argv[i], takes_value ? argv[i + 1] : NULL};
+        int first;
+        rc = ctl_parse(&ctl, takes_value ? 3 : 2, sub, s_help, NULL, s_global_opt, NULL, &first);
+        if (rc)
+            return rc < 0 ? CTL_OK : rc;
+        i += takes_value ? 2 : 1;
+    }
+    if (i >= argc) {
+        fputs(s_help, stderr);
+        return CTL_USAGE;
+    }
+    const char *cmd = argv[i];
+    if (strcmp(cmd, "tool") == 0)
+        rc = cmd_tool(&ctl, argc - i, argv + i);
+    else if (strcmp(cmd, "dataset") == 0)
+        rc = cmd_dataset(&ctl, argc - i, argv + i);
+    else if (strcmp(cmd, "help") == 0) {
+        fputs(s_help, stdout);
+        rc = CTL_OK;
+    } else
+        rc = ctl_usage_error(s_help, "unknown command '%s'", cmd);
+    mao_http_destroy(&ctl.http);
+    mao_cfg_destroy(&ctl.cfg);
+    return rc;
+}
