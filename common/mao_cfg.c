@@ -53,8 +53,13 @@ static const s_entry_t s_schema[] = {
 
 #define S_COUNT (sizeof s_schema / sizeof s_schema[0])
 
-/* Sections from the original orchestrator that mao accepts and ignores. */
+/* Sections and keys of the original orchestrator's config.ini that mao
+ * accepts and ignores: DATA_REPOS was written by the original itself. */
 static const char *s_legacy_sections[] = {"DATA_REPOS"};
+static const s_entry_t s_legacy_keys[] = {
+    {"WORKING_ENVIRONMENT", "auditdir", ""},
+    {"WORKING_ENVIRONMENT", "user", ""},
+};
 
 struct mao_cfg_t {
     char *values[S_COUNT];  /* current value of each schema entry */
@@ -113,6 +118,10 @@ static int s_on_entry(void *user, const char *section, const char *name, const c
     }
     for (size_t k = 0; k < sizeof s_legacy_sections / sizeof s_legacy_sections[0]; k++)
         if (strcasecmp(section, s_legacy_sections[k]) == 0)
+            return 1;
+    for (size_t k = 0; k < sizeof s_legacy_keys / sizeof s_legacy_keys[0]; k++)
+        if (strcasecmp(section, s_legacy_keys[k].section) == 0 &&
+            strcasecmp(name, s_legacy_keys[k].key) == 0)
             return 1;
     return s_warn(self, "%s: unknown key '%s' in section [%s] is ignored", self->path, name,
                   section) == 0;

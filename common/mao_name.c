@@ -4,6 +4,7 @@
 #include "mao_name.h"
 #include "mao_error.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -143,11 +144,24 @@ int mao_url_check(const char *url, int allow_local)
         return MAO_EINVAL;
     }
     if (!local) {
-        /* scp-like: [user@]host:path, with no '/' before the ':' */
+        /* scp-like: [user@]host:path, with no '/' before the ':'.  git's
+         * "transport::address" remote helpers are never allowed. */
         const char *colon = strchr(url, ':');
         const char *slash = strchr(url, '/');
-        if (colon && colon != url && (!slash || colon < slash) && colon[1])
+        if (colon && (!slash || colon < slash)) {
+            if (colon[1] == ':' || colon == url || !colon[1] || strpbrk(url, " \t")) {
+                mao_error_set("dataset URL \"%s\" is not a URL mao clones (use https, http, "
+                              "ssh, git or user@host:path)",
+                              shown);
+                return MAO_EINVAL;
+            }
+            for (const char *p = url; p < colon; p++)
+                if (!isalnum((unsigned char)*p) && !strchr(".-_@", *p)) {
+                    mao_error_set("dataset URL \"%s\" has an invalid host", shown);
+                    return MAO_EINVAL;
+                }
             return 0;
+        }
         local = 1; /* a relative path */
     }
     if (!allow_local) {

@@ -44,10 +44,13 @@ static int s_unknown_fields(json_t *json, const char **known, const char *what)
     return 0;
 }
 
+enum { S_TEXT_ANY = 0, S_TEXT_LINE = 1, S_TEXT_MULTILINE = 2 };
+
 /* Copies a string field.  `required`: must be present; `nonempty`: must not
- * be "".  Control characters are refused unless `multiline`. */
+ * be "".  `text`: S_TEXT_LINE refuses control characters, S_TEXT_MULTILINE
+ * allows newlines and tabs only, S_TEXT_ANY leaves the check to the caller. */
 static int s_string(char **out, json_t *json, const char *field, int required, int nonempty,
-                    int multiline)
+                    int text)
 {
     json_t *v = json_object_get(json, field);
     *out = NULL;
@@ -76,11 +79,11 @@ static int s_string(char **out, json_t *json, const char *field, int required, i
         mao_error_set("field \"%s\" is empty", field);
         return MAO_EINVAL;
     }
-    if (!multiline && !mao_text_is_clean(s)) {
+    if (text == S_TEXT_LINE && !mao_text_is_clean(s)) {
         mao_error_set("field \"%s\" contains control characters", field);
         return MAO_EINVAL;
     }
-    if (multiline) {
+    if (text == S_TEXT_MULTILINE) {
         for (const unsigned char *p = (const unsigned char *)s; *p; p++)
             if ((*p < 0x20 && *p != '\n' && *p != '\t') || *p == 0x7f) {
                 mao_error_set("field \"%s\" contains control characters", field);
@@ -243,15 +246,15 @@ int mao_tool_from_json(mao_tool_t *out, json_t *json, mao_parse_mode_t mode, int
     }
     if (mode == MAO_PARSE_STRICT && (rc = s_unknown_fields(json, s_tool_fields, "tool")) < 0)
         goto cleanup;
-    if ((rc = s_string(&tool.name, json, "name", 1, 1, 0)) < 0 ||
+    if ((rc = s_string(&tool.name, json, "name", 1, 0, S_TEXT_ANY)) < 0 ||
         (rc = mao_name_check("tool", tool.name)) < 0 ||
-        (rc = s_string(&tool.author, json, "author", 1, 0, 0)) < 0 ||
-        (rc = s_string(&tool.image, json, "image", 1, 1, 0)) < 0 ||
+        (rc = s_string(&tool.author, json, "author", 1, 0, S_TEXT_LINE)) < 0 ||
+        (rc = s_string(&tool.image, json, "image", 1, 1, S_TEXT_LINE)) < 0 ||
         (rc = s_image_check(tool.image)) < 0 ||
-        (rc = s_string(&tool.data_repo, json, "data_repo", 1, 1, 0)) < 0 ||
-        (rc = s_string(&tool.code_repo, json, "code_repo", 1, 0, 0)) < 0 ||
-        (rc = s_string(&tool.artefact, json, "artefact", 1, 0, 0)) < 0 ||
-        (rc = s_string(&tool.description, json, "description", 0, 0, 1)) < 0 ||
+        (rc = s_string(&tool.data_repo, json, "data_repo", 1, 1, S_TEXT_LINE)) < 0 ||
+        (rc = s_string(&tool.code_repo, json, "code_repo", 1, 0, S_TEXT_LINE)) < 0 ||
+        (rc = s_string(&tool.artefact, json, "artefact", 1, 0, S_TEXT_LINE)) < 0 ||
+        (rc = s_string(&tool.description, json, "description", 0, 0, S_TEXT_MULTILINE)) < 0 ||
         (rc = s_command(&tool, json)) < 0 || (rc = s_env(&tool, json)) < 0 ||
         (rc = s_spike(&tool, json)) < 0)
         goto cleanup;
@@ -344,9 +347,9 @@ int mao_dataset_from_json(mao_dataset_t *out, json_t *json, mao_parse_mode_t mod
     }
     if (mode == MAO_PARSE_STRICT && (rc = s_unknown_fields(json, s_dataset_fields, "dataset")) < 0)
         goto cleanup;
-    if ((rc = s_string(&ds.name, json, "name", 1, 1, 0)) < 0 ||
+    if ((rc = s_string(&ds.name, json, "name", 1, 0, S_TEXT_ANY)) < 0 ||
         (rc = mao_name_check("dataset", ds.name)) < 0 ||
-        (rc = s_string(&ds.url, json, "url", 1, 1, 0)) < 0)
+        (rc = s_string(&ds.url, json, "url", 1, 1, S_TEXT_LINE)) < 0)
         goto cleanup;
     if ((rc = mao_url_check(ds.url, mode == MAO_PARSE_STORED || allow_local)) < 0) {
         mao_error_prefix("field \"url\"");

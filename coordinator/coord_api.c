@@ -178,7 +178,9 @@ static void s_registry(coord_api_t *api, struct MHD_Connection *conn, const char
         json_t *record = NULL;
         rc = coord_registry_get(&record, etcd, kind, name);
         s_note_etcd(api, rc);
-        if (rc < 0)
+        if (rc == MAO_EMALFORMED) /* what is stored is damaged: not the caller's fault */
+            s_fail(resp, 500, "damaged_record", mao_error_last());
+        else if (rc < 0)
             s_fail_rc(resp, rc);
         else
             s_reply(resp, 200, record);

@@ -4,6 +4,7 @@
  */
 #include "coord_server.h"
 #include "mao_cfg.h"
+#include <czmq.h>
 #include "mao_error.h"
 #include "mao_log.h"
 
@@ -11,6 +12,12 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+
+/* The only thing a signal does: ask the reactor to stop. */
+static void s_on_signal(int sig)
+{
+    zsys_interrupted = 1;
+}
 
 static void s_usage(FILE *out)
 {
@@ -56,6 +63,11 @@ int main(int argc, char **argv)
         return 2;
     }
     signal(SIGPIPE, SIG_IGN);
+    zsys_handler_set(NULL); /* our handler, not czmq's */
+    struct sigaction sa = {.sa_handler = s_on_signal};
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
 
     mao_cfg_t *cfg = NULL;
     if (mao_cfg_load(&cfg, mao_cfg_default_path(config)) < 0) {

@@ -200,7 +200,7 @@ static int s_clone(ctl_t *ctl, int argc, char **argv)
         json_decref(reply);
         return ctl_fail("the coordinator's record of dataset %s has no URL", name);
     }
-    if (!ctl->json)
+    if (ctl->tty && !ctl->json)
         fprintf(stderr, "Cloning %s from %s into %s\n", name, url, dir);
     mao_git_opts_t opts = {.allow_local = allow_local,
                            .progress = ctl->tty && !ctl->json ? s_progress : NULL};
@@ -219,10 +219,16 @@ static int s_clone(ctl_t *ctl, int argc, char **argv)
 
 int cmd_dataset(ctl_t *ctl, int argc, char **argv)
 {
-    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
-        fputs(s_help_dataset, argc < 2 ? stderr : stdout);
-        return argc < 2 ? CTL_USAGE : CTL_OK;
+    int i = 1;
+    int rc = ctl_leading_globals(ctl, argc, argv, &i, s_help_dataset, 0);
+    if (rc)
+        return rc < 0 ? CTL_OK : rc;
+    if (i >= argc) {
+        fputs(s_help_dataset, stderr);
+        return CTL_USAGE;
     }
+    argc -= i - 1;
+    argv += i - 1;
     const char *verb = argv[1];
     if (strcmp(verb, "get") == 0 || strcmp(verb, "list") == 0 || strcmp(verb, "ls") == 0)
         return s_get(ctl, argc - 1, argv + 1);

@@ -279,10 +279,16 @@ static int s_remove(ctl_t *ctl, int argc, char **argv)
 
 int cmd_tool(ctl_t *ctl, int argc, char **argv)
 {
-    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
-        fputs(s_help_tool, argc < 2 ? stderr : stdout);
-        return argc < 2 ? CTL_USAGE : CTL_OK;
+    int i = 1;
+    int rc = ctl_leading_globals(ctl, argc, argv, &i, s_help_tool, 0);
+    if (rc)
+        return rc < 0 ? CTL_OK : rc;
+    if (i >= argc) {
+        fputs(s_help_tool, stderr);
+        return CTL_USAGE;
     }
+    argc -= i - 1;
+    argv += i - 1;
     const char *verb = argv[1];
     if (strcmp(verb, "get") == 0 || strcmp(verb, "list") == 0 || strcmp(verb, "ls") == 0)
         return s_get(ctl, argc - 1, argv + 1);

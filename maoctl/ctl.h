@@ -38,6 +38,12 @@ typedef int(ctl_opt_fn)(int id, const char *value, void *arg);
 int ctl_parse(ctl_t *ctl, int argc, char **argv, const char *help, const struct option *extra,
               ctl_opt_fn *fn, void *arg, int *first);
 
+/* Takes the global options that come before a command or verb word, starting
+ * at argv[*index], and leaves *index at that word.  Returns 0 to go on, -1
+ * when --help was shown (or --version, when `version`), or CTL_USAGE. */
+int ctl_leading_globals(ctl_t *ctl, int argc, char **argv, int *index, const char *help,
+                        int version);
+
 /* Prints "maoctl: <usage problem>" and the verb's usage line; returns CTL_USAGE. */
 int ctl_usage_error(const char *help, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

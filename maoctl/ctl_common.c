@@ -128,6 +128,40 @@ done:
     return rc;
 }
 
+int ctl_leading_globals(ctl_t *ctl, int argc, char **argv, int *index, const char *help,
+                        int version)
+{
+    int i = *index;
+    while (i < argc && argv[i][0] == '-') {
+        const char *a = argv[i];
+        if (version && (strcmp(a, "-V") == 0 || strcmp(a, "--version") == 0)) {
+            printf("maoctl %s\n", MAO_VERSION);
+            return -1;
+        }
+        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+            fputs(help, stdout);
+            return -1;
+        }
+        int takes_value = strcmp(a, "-o") == 0 || strcmp(a, "--output") == 0 ||
+                          strcmp(a, "--server") == 0 || strcmp(a, "-c") == 0 ||
+                          strcmp(a, "--config") == 0;
+        int has_inline = strncmp(a, "--output=", 9) == 0 || strncmp(a, "--server=", 9) == 0 ||
+                         strncmp(a, "--config=", 9) == 0 || (strncmp(a, "-o", 2) == 0 && a[2]);
+        if (!takes_value && !has_inline)
+            return ctl_usage_error(help, "unknown option '%s'", a);
+        if (takes_value && i + 1 >= argc)
+            return ctl_usage_error(help, "option '%s' needs a value", a);
+        char *sub[3] = {argv[0], argv[i], takes_value ? argv[i + 1] : NULL};
+        int first;
+        int rc = ctl_parse(ctl, takes_value ? 3 : 2, sub, help, NULL, NULL, NULL, &first);
+        if (rc)
+            return rc;
+        i += takes_value ? 2 : 1;
+    }
+    *index = i;
+    return 0;
+}
+
 mao_cfg_t *ctl_cfg(ctl_t *ctl)
 {
     if (ctl->cfg)

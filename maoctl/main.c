@@ -30,11 +30,6 @@ static const char *s_help =
     "\n"
     "Exit status: 0 success, 1 failure, 2 usage error.\n";
 
-static int s_global_opt(int id, const char *value, void *arg)
-{
-    return CTL_OK;
-}
-
 int main(int argc, char **argv)
 {
     ctl_t ctl = {0};
@@ -49,32 +44,8 @@ int main(int argc, char **argv)
 
     /* Global options before the command; the verbs accept them too. */
     int i = 1;
-    while (i < argc && argv[i][0] == '-') {
-        const char *a = argv[i];
-        if (strcmp(a, "-V") == 0 || strcmp(a, "--version") == 0) {
-            printf("maoctl %s\n", MAO_VERSION);
-            return CTL_OK;
-        }
-        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
-            fputs(s_help, stdout);
-            return CTL_OK;
-        }
-        int takes_value = strcmp(a, "-o") == 0 || strcmp(a, "--output") == 0 ||
-                          strcmp(a, "--server") == 0 || strcmp(a, "-c") == 0 ||
-                          strcmp(a, "--config") == 0;
-        int has_inline = strncmp(a, "--output=", 9) == 0 || strncmp(a, "--server=", 9) == 0 ||
-                         strncmp(a, "--config=", 9) == 0 || (strncmp(a, "-o", 2) == 0 && a[2]);
-        if (!takes_value && !has_inline)
-            return ctl_usage_error(s_help, "unknown option '%s'", a);
-        if (takes_value && i + 1 >= argc)
-            return ctl_usage_error(s_help, "option '%s' needs a value", a);
-        char *sub[3] = {"maoctl", argv[i], takes_value ? argv[i + 1] : NULL};
-        int first;
-        rc = ctl_parse(&ctl, takes_value ? 3 : 2, sub, s_help, NULL, s_global_opt, NULL, &first);
-        if (rc)
-            return rc < 0 ? CTL_OK : rc;
-        i += takes_value ? 2 : 1;
-    }
+    if ((rc = ctl_leading_globals(&ctl, argc, argv, &i, s_help, 1)) != 0)
+        return rc < 0 ? CTL_OK : rc;
     if (i >= argc) {
         fputs(s_help, stderr);
         return CTL_USAGE;

@@ -1,0 +1,425 @@
+"""Integration-test harness for mao: real servers, real binaries.
+
+Every test gets a fresh TestEnv: a temporary folder, its own etcd (and later
+PostgreSQL, docker-registry, git repositories) on free loopback ports, and the
+real mao binaries started with generated configs.  Every process a test starts
+is killed when the test ends, and also by the kernel if the test itself dies
+(PR_SET_PDEATHSIG).  A missing server binary is a failure, never a skip.
+
+Run one file directly (python3 tests/integration/01-registry-tools.py) or all
+through ctest.  MAO_BIN points at the built binaries (default build/bin).
+"""
+
+import base64
+import ctypes
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+import urllib.error
+import urllib.request
+
+SOURCE = os.environ.get("MAO_SOURCE") or os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))))
+BIN = os.environ.get("MAO_BIN") or os.path.join(SOURCE, "build", "bin")
+SANITIZE = os.environ.get("MAO_SANITIZE", "").lower() in ("1", "on", "true", "yes")
+KEEP = os.environ.get("MAO_TEST_KEEP") == "1"  # keep the temporary folder for debugging
+
+_libc = ctypes.CDLL("libc.so.6", use_errno=True)
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent():
+    _libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    os.setpgrp()
+
+
+def free_port():
+    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(what, predicate, timeout=30.0, interval=0.05):
+    """Polls predicate() until it is true; fails the test after timeout."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        try:
+            last = predicate()
+            if last:
+                return last
+        except Exception as e:  # noqa: BLE001 - a probe may fail until ready
+            last = e
+        time.sleep(interval)
+    raise AssertionError(f"timed out waiting for {what} (last: {last!r})")
+
+
+def port_open(port):
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def sanitizer_env():
+    return {
+        "ASAN_OPTIONS": "detect_leaks=1:exitcode=23:abort_on_error=0:detect_stack_use_after_return=0",
+        "UBSAN_OPTIONS": "print_stacktrace=1:halt_on_error=1:exitcode=24",
+        "LSAN_OPTIONS": "print_suppressions=0:suppressions=" + os.path.join(
+            SOURCE, "tests", "sanitizer", "lsan.supp"),
+    }
+
+
+SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
+                     "SUMMARY: UndefinedBehaviorSanitizer")
+
+
+class Proc:
+    """A child process with its output in a log file."""
+
+    def __init__(self, env, name, argv, extra_env=None, cwd=None):
+        self.env = env
+        self.name = name
+        self.argv = argv
+        self.log_path = os.path.join(env.dir, f"{name}.log")
+        self.extra_env = extra_env or {}
+        self.cwd = cwd
+        self.popen = None
+        env.procs.append(self)
+
+    def start(self):
+        environ = dict(os.environ)
+        environ.update(sanitizer_env())
+        environ.update(self.extra_env)
+        log = open(self.log_path, "ab")
+        self.popen = subprocess.Popen(self.argv, stdout=log, stderr=subprocess.STDOUT,
+                                      stdin=subprocess.DEVNULL, env=environ, cwd=self.cwd,
+                                      preexec_fn=_die_with_parent)
+        log.close()
+        return self
+
+    @property
+    def pid(self):
+        return self.popen.pid if self.popen else None
+
+    def running(self):
+        return self.popen is not None and self.popen.poll() is None
+
+    def signal(self, sig):
+        if self.running():
+            os.kill(self.popen.pid, sig)
+
+    def kill(self):
+        """kill -9, as a crash would."""
+        if self.popen is not None:
+            if self.running():
+                os.kill(self.popen.pid, signal.SIGCONT)
+                os.kill(self.popen.pid, signal.SIGKILL)
+            self.popen.wait()
+
+    def stop(self, timeout=20):
+        """SIGTERM and wait; returns the exit code."""
+        if self.popen is None:
+            return None
+        if self.running():
+            os.kill(self.popen.pid, signal.SIGCONT)
+            os.kill(self.popen.pid, signal.SIGTERM)
+        try:
+            return self.popen.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            raise AssertionError(f"{self.name} did not stop within {timeout} s of SIGTERM")
+
+    def log(self):
+        try:
+            with open(self.log_path, "rb") as f:
+                return f.read().decode("utf-8", "replace")
+        except FileNotFoundError:
+            return ""
+
+    def stop_clean(self):
+        """Stops a mao daemon and checks it exits 0 with no sanitizer report."""
+        rc = self.stop()
+        text = self.log()
+        for marker in SANITIZER_MARKERS:
+            if marker in text:
+                raise AssertionError(f"{self.name}: sanitizer report in its log:\n{text[-4000:]}")
+        if rc != 0:
+            raise AssertionError(f"{self.name} exited with {rc} on SIGTERM:\n{text[-3000:]}")
+
+
+class Etcd(Proc):
+    """A single-member etcd on free loopback ports, data in the test's folder."""
+
+    def __init__(self, env, name="etcd"):
+        self.client_port = free_port()
+        self.peer_port = free_port()
+        self.data = os.path.join(env.dir, name + "-data")
+        client = f"http://127.0.0.1:{self.client_port}"
+        peer = f"http://127.0.0.1:{self.peer_port}"
+        exe = shutil.which("etcd")
+        if not exe:
+            raise AssertionError("etcd is not installed (Debian package etcd-server)")
+        super().__init__(env, name, [
+            exe, "--name", name, "--data-dir", self.data,
+            "--listen-client-urls", client, "--advertise-client-urls", client,
+            "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
+            "--initial-cluster", f"{name}={peer}", "--log-level", "warn"])
+        self.endpoint = client
+
+    def start(self):
+        super().start()
+        wait_for("etcd to answer", self.healthy, timeout=30)
+        return self
+
+    def healthy(self):
+        try:
+            with urllib.request.urlopen(self.endpoint + "/health", timeout=1) as r:
+                return json.load(r).get("health") == "true"
+        except Exception:  # noqa: BLE001
+            return False
+
+    def _call(self, path, body):
+        req = urllib.request.Request(self.endpoint + path, data=json.dumps(body).encode(),
+                                     headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return json.load(r)
+
+    def get(self, key):
+        """The value at an absolute key (bytes), or None."""
+        reply = self._call("/v3/kv/range", {"key": _b64(key)})
+        kvs = reply.get("kvs") or []
+        return base64.b64decode(kvs[0].get("value", "")) if kvs else None
+
+    def keys(self, prefix):
+        end = prefix[:-1] + chr(ord(prefix[-1]) + 1)
+        reply = self._call("/v3/kv/range", {"key": _b64(prefix), "range_end": _b64(end),
+                                            "keys_only": True})
+        return [base64.b64decode(kv["key"]).decode() for kv in reply.get("kvs") or []]
+
+    def put(self, key, value):
+        if isinstance(value, str):
+            value = value.encode()
+        self._call("/v3/kv/put", {"key": _b64(key), "value": base64.b64encode(value).decode()})
+
+
+def _b64(text):
+    return base64.b64encode(text.encode()).decode()
+
+
+class Daemon(Proc):
+    """A mao daemon started with a generated config file."""
+
+    def __init__(self, env, name, exe, config, extra_env=None):
+        self.config_path = os.path.join(env.dir, name + ".conf")
+        write_config(self.config_path, config)
+        super().__init__(env, name, [os.path.join(BIN, exe), "-c", self.config_path],
+                         extra_env=extra_env)
+
+
+class Coordinator(Daemon):
+    def __init__(self, env, etcd, name="coordinator", config=None, extra_env=None):
+        self.api_port = free_port()
+        cfg = {
+            "WORKING_ENVIRONMENT": {"importdir": os.path.join(env.dir, name + "-data"),
+                                    "allow_local_repos": "true"},
+            "ETCD": {"endpoints": etcd.endpoint if etcd else "http://127.0.0.1:1",
+                     "prefix": env.prefix, "timeout_ms": "2000"},
+            "COORDINATOR": {"api": f"127.0.0.1:{self.api_port}",
+                            "workers": f"tcp://127.0.0.1:{free_port()}",
+                            "events": f"tcp://127.0.0.1:{free_port()}"},
+            "LOG": {"level": "debug"},
+        }
+        _merge(cfg, config or {})
+        self.cfg = cfg
+        super().__init__(env, name, "mao-coordinator", cfg, extra_env)
+        self.url = f"http://127.0.0.1:{self.api_port}"
+
+    def start(self):
+        super().start()
+        wait_for("the coordinator's API", lambda: port_open(self.api_port) or self._dead())
+        return self
+
+    def _dead(self):
+        if not self.running():
+            raise AssertionError(f"{self.name} exited early:\n{self.log()[-3000:]}")
+        return False
+
+
+def _merge(into, extra):
+    for section, values in extra.items():
+        into.setdefault(section, {}).update(values)
+
+
+def write_config(path, cfg):
+    with open(path, "w") as f:
+        for section, values in cfg.items():
+            f.write(f"[{section}]\n")
+            for k, v in values.items():
+                f.write(f"{k} = {v}\n")
+            f.write("\n")
+
+
+class Result:
+    def __init__(self, argv, rc, out, err):
+        self.argv, self.rc, self.out, self.err = argv, rc, out, err
+
+    def __repr__(self):
+        return f"<{' '.join(self.argv)} rc={self.rc}\nstdout:\n{self.out}\nstderr:\n{self.err}>"
+
+    def json(self):
+        return json.loads(self.out)
+
+
+class TestEnv:
+    """Everything one test starts; torn down when the test ends."""
+
+    def __init__(self, name):
+        self.name = name
+        self.dir = tempfile.mkdtemp(prefix=f"mao-it-{name}-")
+        self.procs = []
+        self.prefix = "/mao-test/"
+        self.coordinator = None
+
+    # ---- servers ----
+    def etcd(self, name="etcd"):
+        return Etcd(self, name).start()
+
+    def start_coordinator(self, etcd, **kw):
+        c = Coordinator(self, etcd, **kw).start()
+        if self.coordinator is None:
+            self.coordinator = c
+        return c
+
+    # ---- clients ----
+    def maoctl(self, *args, server=None, env=None, cwd=None, timeout=120, input=None):
+        environ = dict(os.environ)
+        environ.update(sanitizer_env())
+        environ["MAO_SERVER"] = server or (self.coordinator.url if self.coordinator else "")
+        environ.pop("MAO_CONFIG", None)
+        environ.update(env or {})
+        argv = [os.path.join(BIN, "maoctl")] + [str(a) for a in args]
+        p = subprocess.run(argv, capture_output=True, text=True, env=environ, cwd=cwd or self.dir,
+                           timeout=timeout, input=input)
+        for marker in SANITIZER_MARKERS:
+            if marker in p.stderr:
+                raise AssertionError(f"sanitizer report from maoctl:\n{p.stderr}")
+        return Result(argv, p.returncode, p.stdout, p.stderr)
+
+    def http(self, method, path, body=None, raw=None, url=None, timeout=30, headers=None):
+        """(status, parsed JSON or None) from the coordinator."""
+        data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+        req = urllib.request.Request((url or self.coordinator.url) + path, data=data,
+                                     method=method, headers=headers or {})
+        if data is not None:
+            req.add_header("Content-Type", "application/json")
+        try:
+            with urllib.request.urlopen(req, timeout=timeout) as r:
+                text = r.read()
+                return r.status, (json.loads(text) if text else None)
+        except urllib.error.HTTPError as e:
+            text = e.read()
+            try:
+                return e.code, json.loads(text)
+            except ValueError:
+                return e.code, text.decode("utf-8", "replace")
+
+    # ---- git ----
+    def bare_repo(self, name, files=None):
+        """A bare repository with one commit holding `files` ({path: text})."""
+        work = os.path.join(self.dir, "git-work-" + name)
+        bare = os.path.join(self.dir, "repos", name + ".git")
+        os.makedirs(work)
+        for path, text in (files or {"README.md": f"dataset {name}\n"}).items():
+            full = os.path.join(work, path)
+            os.makedirs(os.path.dirname(full), exist_ok=True)
+            with open(full, "w") as f:
+                f.write(text)
+        git = ["git", "-c", "user.name=mao-test", "-c", "user.email=test@mao.invalid",
+               "-c", "init.defaultBranch=main"]
+        run(git + ["init", "-q", work])
+        run(git + ["-C", work, "add", "-A"])
+        run(git + ["-C", work, "commit", "-q", "-m", "initial data"])
+        run(git + ["clone", "-q", "--bare", work, bare])
+        return bare
+
+    # ---- teardown ----
+    def close(self, failed):
+        for p in reversed(self.procs):
+            try:
+                p.kill()
+            except Exception:  # noqa: BLE001
+                pass
+        if failed:
+            for p in self.procs:
+                text = p.log()
+                if text:
+                    print(f"----- {p.name} log (last 60 lines) -----")
+                    print("\n".join(text.splitlines()[-60:]))
+        if KEEP or failed and os.environ.get("MAO_TEST_KEEP_FAILED") == "1":
+            print(f"(kept {self.dir})")
+        else:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def run(argv, **kw):
+    p = subprocess.run(argv, capture_output=True, text=True, **kw)
+    if p.returncode != 0:
+        raise AssertionError(f"{' '.join(argv)} failed ({p.returncode}):\n{p.stdout}{p.stderr}")
+    return p
+
+
+def check(cond, message, *context):
+    """Fails the test with `message` (and context) unless cond holds."""
+    if not cond:
+        detail = "\n".join(repr(c) for c in context)
+        raise AssertionError(message + ("\n" + detail if detail else ""))
+
+
+def check_eq(got, want, message=""):
+    if got != want:
+        raise AssertionError(f"{message}: got {got!r}, want {want!r}" if message
+                             else f"got {got!r}, want {want!r}")
+
+
+def one_line_error(result, *fragments):
+    """maoctl failed with exit 1 and one readable line naming the problem."""
+    check(result.rc == 1, "maoctl should exit 1", result)
+    lines = [l for l in result.err.splitlines() if l.strip()]
+    check(len(lines) == 1, "maoctl should say why in one line", result)
+    check(lines[0].startswith("maoctl: "), "the line should start with 'maoctl: '", result)
+    for f in fragments:
+        check(f.lower() in lines[0].lower(), f"the error should mention {f!r}", result)
+
+
+def main(namespace):
+    """Runs every test_* function of the calling module, each in a fresh env."""
+    only = sys.argv[1:]
+    tests = [(n, f) for n, f in namespace.items() if n.startswith("test_") and callable(f)]
+    failures = 0
+    for name, fn in tests:
+        if only and name not in only:
+            continue
+        env = TestEnv(name)
+        start = time.monotonic()
+        failed = False
+        try:
+            fn(env)
+            print(f"ok   {name} ({time.monotonic() - start:.1f} s)", flush=True)
+        except Exception:  # noqa: BLE001
+            failed = True
+            failures += 1
+            print(f"FAIL {name}", flush=True)
+            traceback.print_exc()
+        finally:
+            env.close(failed)
+    sys.exit(1 if failures else 0)
