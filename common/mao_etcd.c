@@ -666,6 +666,30 @@ cleanup:
     return rc;
 }
 
+int mao_etcd_probe(mao_etcd_t *self, const char *prefix, int64_t min_mod_revision, int64_t *count,
+                   int *newer)
+{
+    int rc;
+    json_t *reply = NULL;
+    json_t *body = json_object();
+    if (!body)
+        return MAO_ENOMEM;
+    if ((rc = s_set_key(self, body, prefix)) < 0 || (rc = s_set_range_end(self, body, prefix)) < 0)
+        goto cleanup;
+    json_object_set_new(body, "keys_only", json_true());
+    json_object_set_new(body, "limit", json_integer(1));
+    json_object_set_new(body, "min_mod_revision", s_json_int64(min_mod_revision));
+    if ((rc = s_call(self, "/v3/kv/range", body, 1, &reply)) < 0)
+        goto cleanup;
+    /* "count" is the number of keys in the range before the revision filter. */
+    *count = s_int64(reply, "count");
+    *newer = json_array_size(json_object_get(reply, "kvs")) > 0;
+cleanup:
+    json_decref(body);
+    json_decref(reply);
+    return rc;
+}
+
 int mao_etcd_delete(mao_etcd_t *self, const char *key, int prefix, int64_t *deleted)
 {
     int rc;
@@ -698,8 +722,10 @@ static json_t *s_compare(mao_etcd_t *self, const char *key, const char *target, 
     }
     json_object_set_new(cmp, "target", json_string(target));
     json_object_set_new(cmp, "result", json_string("EQUAL"));
-    json_object_set_new(cmp, strcmp(target, "CREATE") == 0 ? "create_revision" : "mod_revision",
-                        s_json_int64(value));
+    const char *field = strcmp(target, "CREATE") == 0    ? "create_revision"
+                        : strcmp(target, "VERSION") == 0 ? "version"
+                                                         : "mod_revision";
+    json_object_set_new(cmp, field, s_json_int64(value));
     return cmp;
 }
 
@@ -726,22 +752,24 @@ static json_t *s_key_op(mao_etcd_t *self, const char *op, const char *key)
     return json_pack("{s:o}", op, req);
 }
 
-/* Runs a one-compare txn; *succeeded tells which branch ran.  The reply is kept
- * in *reply for callers that need the failure branch's range. */
+/* Runs a one-compare txn (`failure` may be NULL: no failure branch);
+ * *succeeded tells which branch ran.  The reply is kept in *reply for callers
+ * that need the failure branch's range. */
 static int s_txn(mao_etcd_t *self, json_t *cmp, json_t *success, json_t *failure, int *succeeded,
                  json_t **reply)
 {
     int rc;
     json_t *body = NULL;
     *reply = NULL;
-    if (!cmp || !success || !failure) {
+    if (!cmp || !success) {
         json_decref(cmp);
         json_decref(success);
         json_decref(failure);
         return MAO_ENOMEM;
     }
-    body = json_pack("{s:[o], s:[o], s:[o]}", "compare", cmp, "success", success, "failure",
-                     failure);
+    body = failure ? json_pack("{s:[o], s:[o], s:[o]}", "compare", cmp, "success", success,
+                               "failure", failure)
+                   : json_pack("{s:[o], s:[o]}", "compare", cmp, "success", success);
     if (!body)
         return MAO_ENOMEM;
     rc = s_call(self, "/v3/kv/txn", body, 0, reply);
@@ -767,11 +795,14 @@ int mao_etcd_create(mao_etcd_t *self, const char *key, const char *value, size_t
 {
     int ok = 0;
     json_t *reply = NULL;
-    int rc = s_txn(self, s_compare(self, key, "CREATE", 0), s_put_op(self, key, value, len, lease),
-                   s_key_op(self, "request_range", key), &ok, &reply);
+    /* The cheapest transaction etcd offers for "create if absent": compare
+     * the version, no failure branch.  The existing pair, when wanted, is read
+     * only on the (rare) conflict path. */
+    int rc = s_txn(self, s_compare(self, key, "VERSION", 0), s_put_op(self, key, value, len, lease),
+                   NULL, &ok, &reply);
     if (rc == 0 && !ok) {
-        if (current)
-            s_txn_range_kv(self, reply, current);
+        if (current && mao_etcd_get(self, key, current) < 0)
+            memset(current, 0, sizeof *current);
         mao_error_set("key '%s%s' exists already", self->prefix, key);
         rc = MAO_ECONFLICT;
     }

@@ -82,6 +82,13 @@ int mao_etcd_get(mao_etcd_t *self, const char *key, mao_etcd_kv_t *out);
 int mao_etcd_list(mao_etcd_t *self, const char *prefix, size_t page, int keys_only,
                   mao_etcd_kvs_t *out);
 
+/* Asks, in one small request, how many keys start with `prefix` (*count) and
+ * whether any of them was modified at or after `min_mod_revision` (*newer).
+ * Cheap next to mao_etcd_list: nothing but a count and at most one key comes
+ * back.  Returns 0 or a negative code. */
+int mao_etcd_probe(mao_etcd_t *self, const char *prefix, int64_t min_mod_revision, int64_t *count,
+                   int *newer);
+
 /* Deletes one key, or every key under `key` when `prefix`.  `deleted` (may be
  * NULL) gets the count.  Deleting nothing is not an error. */
 int mao_etcd_delete(mao_etcd_t *self, const char *key, int prefix, int64_t *deleted);

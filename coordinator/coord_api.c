@@ -129,7 +129,7 @@ static void s_registry_put(coord_api_t *api, s_resp_t *resp, coord_kind_t kind, 
 {
     json_t *stored = NULL;
     int created = 0;
-    int rc = coord_registry_put(&stored, &created, api->server->etcd, kind, body, replace,
+    int rc = coord_registry_put(&stored, &created, api->server->registry, kind, body, replace,
                                 api->server->allow_local);
     s_note_etcd(api, rc);
     if (rc < 0) {
@@ -147,13 +147,13 @@ static void s_registry_put(coord_api_t *api, s_resp_t *resp, coord_kind_t kind, 
 static void s_registry(coord_api_t *api, struct MHD_Connection *conn, const char *method,
                        coord_kind_t kind, const char *rest, s_req_t *req, s_resp_t *resp)
 {
-    mao_etcd_t *etcd = api->server->etcd;
+    coord_registry_t *registry = api->server->registry;
     int rc;
 
     if (*rest == '\0' || strcmp(rest, "/") == 0) {
         if (strcmp(method, "GET") == 0) {
             json_t *list = NULL;
-            rc = coord_registry_list(&list, etcd, kind);
+            rc = coord_registry_list(&list, registry, kind);
             s_note_etcd(api, rc);
             if (rc < 0)
                 s_fail_rc(resp, rc);
@@ -176,7 +176,7 @@ static void s_registry(coord_api_t *api, struct MHD_Connection *conn, const char
     }
     if (strcmp(method, "GET") == 0) {
         json_t *record = NULL;
-        rc = coord_registry_get(&record, etcd, kind, name);
+        rc = coord_registry_get(&record, registry, kind, name);
         s_note_etcd(api, rc);
         if (rc == MAO_EMALFORMED) /* what is stored is damaged: not the caller's fault */
             s_fail(resp, 500, "damaged_record", mao_error_last());
@@ -198,7 +198,7 @@ static void s_registry(coord_api_t *api, struct MHD_Connection *conn, const char
         }
         json_decref(body);
     } else if (strcmp(method, "DELETE") == 0) {
-        rc = coord_registry_remove(etcd, kind, name);
+        rc = coord_registry_remove(registry, kind, name);
         s_note_etcd(api, rc);
         if (rc < 0) {
             s_fail_rc(resp, rc);
@@ -217,7 +217,7 @@ static void s_registry(coord_api_t *api, struct MHD_Connection *conn, const char
 static void s_legacy_list(coord_api_t *api, s_resp_t *resp, coord_kind_t kind)
 {
     json_t *list = NULL;
-    int rc = coord_registry_list(&list, api->server->etcd, kind);
+    int rc = coord_registry_list(&list, api->server->registry, kind);
     s_note_etcd(api, rc);
     if (rc < 0) {
         s_fail_rc(resp, rc);
@@ -281,7 +281,7 @@ static void s_legacy_retrieve(coord_api_t *api, s_req_t *req, s_resp_t *resp)
         s_fail(resp, 400, "bad_request", "missing field \"name\"");
         goto cleanup;
     }
-    rc = coord_registry_get(&record, server->etcd, COORD_DATASETS, name);
+    rc = coord_registry_get(&record, server->registry, COORD_DATASETS, name);
     s_note_etcd(api, rc);
     if (rc < 0) {
         s_fail_rc(resp, rc);

@@ -6,10 +6,50 @@
 #include "mao_log.h"
 #include "mao_name.h"
 
+#include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static const char *s_dir[] = {"tools/", "datasets/"};
+
+/* The last full list of one kind, and what identifies the etcd state it was
+ * read from: the number of keys under the prefix and the newest mod_revision. */
+typedef struct {
+    pthread_mutex_t lock;
+    json_t *list;         /* immutable once cached; NULL when nothing is cached */
+    int64_t count;        /* keys under the prefix when read (valid or not) */
+    int64_t max_revision; /* newest mod_revision among them */
+} s_cache_t;
+
+struct coord_registry_t {
+    mao_etcd_t *etcd;     /* borrowed */
+    s_cache_t cache[2];   /* by coord_kind_t */
+};
+
+coord_registry_t *coord_registry_new(mao_etcd_t *etcd)
+{
+    coord_registry_t *self = calloc(1, sizeof *self);
+    if (!self)
+        return NULL;
+    self->etcd = etcd;
+    for (int i = 0; i < 2; i++)
+        pthread_mutex_init(&self->cache[i].lock, NULL);
+    return self;
+}
+
+void coord_registry_destroy(coord_registry_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    coord_registry_t *self = *self_p;
+    for (int i = 0; i < 2; i++) {
+        json_decref(self->cache[i].list);
+        pthread_mutex_destroy(&self->cache[i].lock);
+    }
+    free(self);
+    *self_p = NULL;
+}
 
 const char *coord_registry_noun(coord_kind_t kind)
 {
@@ -52,7 +92,9 @@ static int s_check_stored(json_t **out, coord_kind_t kind, const char *key, cons
     return 0;
 }
 
-int coord_registry_list(json_t **out, mao_etcd_t *etcd, coord_kind_t kind)
+/* Reads every record of `kind` from etcd; fills the cache fields. */
+static int s_read_all(json_t **out, int64_t *count, int64_t *max_revision, mao_etcd_t *etcd,
+                      coord_kind_t kind)
 {
     mao_etcd_kvs_t kvs;
     int rc = mao_etcd_list(etcd, s_dir[kind], 0, 0, &kvs);
@@ -63,9 +105,13 @@ int coord_registry_list(json_t **out, mao_etcd_t *etcd, coord_kind_t kind)
         mao_etcd_kvs_free(&kvs);
         return MAO_ENOMEM;
     }
+    *count = (int64_t)kvs.count;
+    *max_revision = 0;
     for (size_t i = 0; i < kvs.count; i++) {
         json_t *record = NULL;
         const char *name = kvs.items[i].key + strlen(s_dir[kind]);
+        if (kvs.items[i].mod_revision > *max_revision)
+            *max_revision = kvs.items[i].mod_revision;
         if (mao_name_check(coord_registry_noun(kind), name) < 0 ||
             s_check_stored(&record, kind, kvs.items[i].key, kvs.items[i].value,
                            kvs.items[i].value_len) < 0) {
@@ -82,6 +128,44 @@ int coord_registry_list(json_t **out, mao_etcd_t *etcd, coord_kind_t kind)
     return 0;
 }
 
+int coord_registry_list(json_t **out, coord_registry_t *self, coord_kind_t kind)
+{
+    s_cache_t *cache = &self->cache[kind];
+    int64_t count = 0, max_revision = 0;
+    int rc;
+
+    pthread_mutex_lock(&cache->lock);
+    json_t *cached = json_incref(cache->list);
+    int64_t cached_count = cache->count, cached_max = cache->max_revision;
+    pthread_mutex_unlock(&cache->lock);
+
+    if (cached) {
+        int newer = 1;
+        rc = mao_etcd_probe(self->etcd, s_dir[kind], cached_max + 1, &count, &newer);
+        if (rc < 0 || (!newer && count == cached_count)) {
+            if (rc < 0)
+                json_decref(cached);
+            else
+                *out = cached;
+            return rc;
+        }
+        json_decref(cached);
+    }
+    json_t *list = NULL;
+    if ((rc = s_read_all(&list, &count, &max_revision, self->etcd, kind)) < 0)
+        return rc;
+    pthread_mutex_lock(&cache->lock);
+    if (!cache->list || max_revision >= cache->max_revision) {
+        json_decref(cache->list);
+        cache->list = json_incref(list);
+        cache->count = count;
+        cache->max_revision = max_revision;
+    }
+    pthread_mutex_unlock(&cache->lock);
+    *out = list;
+    return 0;
+}
+
 static int s_key(char *out, size_t size, coord_kind_t kind, const char *name)
 {
     int rc = mao_name_check(coord_registry_noun(kind), name);
@@ -91,8 +175,9 @@ static int s_key(char *out, size_t size, coord_kind_t kind, const char *name)
     return 0;
 }
 
-int coord_registry_get(json_t **out, mao_etcd_t *etcd, coord_kind_t kind, const char *name)
+int coord_registry_get(json_t **out, coord_registry_t *self, coord_kind_t kind, const char *name)
 {
+    mao_etcd_t *etcd = self->etcd;
     char key[128];
     mao_etcd_kv_t kv;
     int rc;
@@ -110,9 +195,10 @@ int coord_registry_get(json_t **out, mao_etcd_t *etcd, coord_kind_t kind, const 
     return rc;
 }
 
-int coord_registry_put(json_t **stored, int *created, mao_etcd_t *etcd, coord_kind_t kind,
+int coord_registry_put(json_t **stored, int *created, coord_registry_t *self, coord_kind_t kind,
                        json_t *input, int replace, int allow_local)
 {
+    mao_etcd_t *etcd = self->etcd;
     int rc;
     json_t *record = NULL;
     char *text = NULL;
@@ -163,8 +249,9 @@ cleanup:
     return rc;
 }
 
-int coord_registry_remove(mao_etcd_t *etcd, coord_kind_t kind, const char *name)
+int coord_registry_remove(coord_registry_t *self, coord_kind_t kind, const char *name)
 {
+    mao_etcd_t *etcd = self->etcd;
     char key[128];
     int64_t deleted = 0;
     int rc;
@@ -179,10 +266,10 @@ int coord_registry_remove(mao_etcd_t *etcd, coord_kind_t kind, const char *name)
     return 0;
 }
 
-int coord_registry_tool(mao_tool_t *out, mao_etcd_t *etcd, const char *name)
+int coord_registry_tool(mao_tool_t *out, coord_registry_t *self, const char *name)
 {
     json_t *json = NULL;
-    int rc = coord_registry_get(&json, etcd, COORD_TOOLS, name);
+    int rc = coord_registry_get(&json, self, COORD_TOOLS, name);
     if (rc < 0)
         return rc;
     rc = mao_tool_from_json(out, json, MAO_PARSE_STORED, 1);

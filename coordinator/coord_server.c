@@ -3,6 +3,7 @@
  */
 #include "coord_server.h"
 #include "coord_api.h"
+#include "coord_registry.h"
 #include "mao_error.h"
 #include "mao_log.h"
 
@@ -65,6 +66,10 @@ int coord_server_open(coord_server_t **out, mao_cfg_t *cfg)
                              .timeout_ms = timeout_ms};
     if ((rc = mao_etcd_open(&self->etcd, &eopts)) < 0)
         goto cleanup;
+    if (!(self->registry = coord_registry_new(self->etcd))) {
+        rc = MAO_ENOMEM;
+        goto cleanup;
+    }
     if (!(self->loop = zloop_new())) {
         rc = MAO_ENOMEM;
         goto cleanup;
@@ -97,6 +102,7 @@ void coord_server_destroy(coord_server_t **self_p)
     coord_server_t *self = *self_p;
     coord_api_stop(&self->api);
     zloop_destroy(&self->loop);
+    coord_registry_destroy(&self->registry);
     mao_etcd_destroy(&self->etcd);
     mao_cfg_destroy(&self->cfg);
     pthread_mutex_destroy(&self->retrieve_lock);

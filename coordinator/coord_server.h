@@ -17,10 +17,12 @@
 #include <stdatomic.h>
 
 typedef struct coord_api_t coord_api_t;
+typedef struct coord_registry_t coord_registry_t;
 
 typedef struct coord_server_t {
     mao_cfg_t *cfg;          /* the configuration, owned */
-    mao_etcd_t *etcd;        /* registry client; thread-safe, shared with API threads */
+    mao_etcd_t *etcd;        /* etcd client; thread-safe, shared with API threads */
+    coord_registry_t *registry; /* tools and datasets in etcd, with the list cache */
     coord_api_t *api;        /* the HTTP API server */
     zloop_t *loop;           /* the reactor of the main thread */
     char importdir[4096];    /* where POST /retrieve clones datasets */

@@ -148,6 +148,37 @@ def test_records_written_by_others_are_checked(env):
     check(status in (400, 500) and "damaged" in body["message"], "a damaged record says so", body)
 
 
+def test_every_list_is_current(env):
+    """Lists are served from memory only while etcd shows no change: every
+    write, also one made directly in etcd by someone else, is seen at once."""
+    etcd = start(env)
+
+    def names():
+        status, body = env.http("GET", "/v1/tools")
+        check_eq(status, 200, "GET /v1/tools")
+        return [t["name"] for t in body]
+
+    def record(name, author="x"):
+        return json.dumps(dict(zip(FIELDS, [name, author] + DEMO[2:])))
+
+    check_eq(names(), [], "empty")
+    check_eq(env.http("POST", "/v1/tools", dict(zip(FIELDS, DEMO)))[0], 201, "add demo")
+    check_eq(names(), ["demo"], "after an add")
+    check_eq(names(), ["demo"], "unchanged")
+    etcd.put(env.prefix + "tools/other", record("other"))
+    check_eq(names(), ["demo", "other"], "after a direct put")
+    etcd.put(env.prefix + "tools/other", record("other", "changed"))
+    status, body = env.http("GET", "/v1/tools")
+    check_eq(body[1]["author"], "changed", "after a direct update")
+    etcd._call("/v3/kv/deleterange", {"key": __import__("base64").b64encode(
+        (env.prefix + "tools/other").encode()).decode()})
+    check_eq(names(), ["demo"], "after a direct delete")
+    check_eq(env.http("DELETE", "/v1/tools/demo")[0], 200, "remove demo")
+    check_eq(env.http("POST", "/v1/tools", dict(zip(FIELDS, ["late"] + DEMO[1:])))[0], 201, "add")
+    check_eq(names(), ["late"], "after a delete and a create")
+    check_eq(env.http("GET", "/regtools")[1], ["/tools/late"], "the legacy listing too")
+
+
 def test_unknown_paths_and_methods(env):
     start(env)
     status, body = env.http("GET", "/v1/nothing")

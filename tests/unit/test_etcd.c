@@ -86,6 +86,15 @@ static void test_etcd__put_get_delete(void **state)
     assert_null(etcd);
 }
 
+static int64_t kvs_revision_of(mao_etcd_t *etcd, const char *key)
+{
+    mao_etcd_kv_t kv;
+    assert_int_equal(mao_etcd_get(etcd, key, &kv), 0);
+    int64_t rev = kv.mod_revision;
+    mao_etcd_kv_free(&kv);
+    return rev;
+}
+
 static void test_etcd__list_pages_past_one_page(void **state)
 {
     mao_etcd_t *etcd = s_client("/t2/");
@@ -118,6 +127,20 @@ static void test_etcd__list_pages_past_one_page(void **state)
     assert_int_equal(mao_etcd_list(etcd, "nothing-here/", 0, 0, &kvs), 0);
     assert_int_equal(kvs.count, 0);
     mao_etcd_kvs_free(&kvs);
+
+    /* The probe: a count, and whether anything changed since a revision. */
+    int64_t count = 0;
+    int newer = -1;
+    int64_t after = kvs_revision_of(etcd, "items/01233");
+    assert_int_equal(mao_etcd_probe(etcd, "items/", after + 1, &count, &newer), 0);
+    assert_int_equal(count, 1234);
+    assert_false(newer);
+    assert_int_equal(mao_etcd_probe(etcd, "items/", after, &count, &newer), 0);
+    assert_true(newer);
+    assert_int_equal(mao_etcd_put(etcd, "items/00007", "changed", 7, 0, NULL, NULL), 0);
+    assert_int_equal(mao_etcd_probe(etcd, "items/", after + 1, &count, &newer), 0);
+    assert_int_equal(count, 1234);
+    assert_true(newer);
 
     int64_t deleted = 0;
     assert_int_equal(mao_etcd_delete(etcd, "items/", 1, &deleted), 0);
