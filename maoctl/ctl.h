@@ -83,5 +83,6 @@ void ctl_print_safe(FILE *out, const char *text);
 /* The verbs, one file each. */
 int cmd_tool(ctl_t *ctl, int argc, char **argv);
 int cmd_dataset(ctl_t *ctl, int argc, char **argv);
+int cmd_spike(ctl_t *ctl, int argc, char **argv);
 
 #endif

@@ -18,6 +18,7 @@ static const char *s_help =
     "Commands:\n"
     "  tool       list, register, remove tools\n"
     "  dataset    list, register, remove, clone datasets\n"
+    "  spike DIR  run the spike detector on a folder of control files, here\n"
     "\n"
     "Global options (anywhere on the line):\n"
     "  --server URL        the coordinator (default: $MAO_SERVER, else\n"
@@ -55,6 +56,8 @@ int main(int argc, char **argv)
         rc = cmd_tool(&ctl, argc - i, argv + i);
     else if (strcmp(cmd, "dataset") == 0)
         rc = cmd_dataset(&ctl, argc - i, argv + i);
+    else if (strcmp(cmd, "spike") == 0)
+        rc = cmd_spike(&ctl, argc - i, argv + i);
     else if (strcmp(cmd, "help") == 0) {
         fputs(s_help, stdout);
         rc = CTL_OK;

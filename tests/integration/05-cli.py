@@ -8,7 +8,7 @@ from harness import BIN, check, check_eq, free_port, main, one_line_error, write
 
 VERBS = [["tool"], ["tool", "get"], ["tool", "add"], ["tool", "remove"],
          ["dataset"], ["dataset", "get"], ["dataset", "add"], ["dataset", "remove"],
-         ["dataset", "clone"]]
+         ["dataset", "clone"], ["spike"]]
 
 
 def test_help_everywhere(env):

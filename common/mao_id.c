@@ -1,0 +1,81 @@
+/*
+ * mao_id: ULID-style ids.  The random part comes from getrandom(); ids made
+ * in the same millisecond increment the previous random part, so they stay
+ * ordered (as the ULID specification's monotonic mode).
+ */
+#include "mao_id.h"
+
+#include <pthread.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+static const char s_alphabet[] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+
+static pthread_mutex_t s_lock = PTHREAD_MUTEX_INITIALIZER;
+static int64_t s_last_ms = -1;       /* millisecond of the previous id */
+static unsigned char s_last_rand[10]; /* its random part */
+
+int64_t mao_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void mao_id_new(char out[MAO_ID_LEN + 1])
+{
+    unsigned char bytes[16];
+    int64_t ms = mao_now_ms();
+
+    pthread_mutex_lock(&s_lock);
+    if (ms <= s_last_ms) {
+        ms = s_last_ms;
+        for (int i = 9; i >= 0; i--)
+            if (++s_last_rand[i] != 0)
+                break;
+    } else {
+        if (getrandom(s_last_rand, sizeof s_last_rand, 0) != (ssize_t)sizeof s_last_rand) {
+            /* No entropy is not a reason to stop: fall back on the clock. */
+            struct timespec ts;
+            clock_gettime(CLOCK_MONOTONIC, &ts);
+            memcpy(s_last_rand, &ts, sizeof s_last_rand < sizeof ts ? sizeof s_last_rand
+                                                                     : sizeof ts);
+        }
+        s_last_ms = ms;
+    }
+    for (int i = 0; i < 6; i++)
+        bytes[i] = (unsigned char)((uint64_t)ms >> (40 - 8 * i));
+    memcpy(bytes + 6, s_last_rand, 10);
+    pthread_mutex_unlock(&s_lock);
+
+    /* 128 bits as 26 base32 digits, the first carrying 3 bits. */
+    int bit = -2; /* 26 * 5 = 130: two leading zero bits */
+    for (int i = 0; i < MAO_ID_LEN; i++) {
+        int v = 0;
+        for (int b = 0; b < 5; b++, bit++) {
+            v <<= 1;
+            if (bit >= 0 && (bytes[bit / 8] >> (7 - bit % 8)) & 1)
+                v |= 1;
+        }
+        out[i] = s_alphabet[v];
+    }
+    out[MAO_ID_LEN] = '\0';
+}
+
+int64_t mao_id_time_ms(const char *id)
+{
+    if (!id || strlen(id) != MAO_ID_LEN)
+        return -1;
+    uint64_t ms = 0;
+    for (int i = 0; i < 10; i++) {
+        const char *p = strchr(s_alphabet, id[i]);
+        if (!p || !*p)
+            return -1;
+        ms = (ms << 5) | (uint64_t)(p - s_alphabet);
+    }
+    for (int i = 10; i < MAO_ID_LEN; i++)
+        if (!strchr(s_alphabet, id[i]) || !id[i])
+            return -1;
+    return (int64_t)ms;
+}
