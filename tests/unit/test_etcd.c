@@ -198,10 +198,10 @@ static void test_etcd__lease_expiry_keepalive_revoke(void **state)
     assert_true(gone);
     assert_int_equal(mao_etcd_lease_keepalive(etcd, lease, &ttl), MAO_ENOTFOUND);
 
-    /* A renewed lease outlives its TTL. */
-    assert_int_equal(mao_etcd_lease_grant(etcd, 2, &lease), 0);
+    /* A renewed lease outlives its TTL (renewed every 0.5 s, well inside it). */
+    assert_int_equal(mao_etcd_lease_grant(etcd, 3, &lease), 0);
     assert_int_equal(mao_etcd_put(etcd, "kept", "x", 1, lease, NULL, NULL), 0);
-    for (int i = 0; i < 6; i++) {
+    for (int i = 0; i < 10; i++) {
         usleep(500 * 1000);
         assert_int_equal(mao_etcd_lease_keepalive(etcd, lease, &ttl), 0);
         assert_true(ttl >= 1);
@@ -238,7 +238,6 @@ static int s_on_event(mao_etcd_event_type_t type, const mao_etcd_kv_t *kv, void 
 static void *s_writer(void *arg)
 {
     mao_etcd_t *etcd = arg;
-    usleep(300 * 1000);
     mao_etcd_put(etcd, "w/a", "1", 1, 0, NULL, NULL);
     mao_etcd_put(etcd, "w/b", "2", 1, 0, NULL, NULL);
     mao_etcd_put(etcd, "outside", "3", 1, 0, NULL, NULL);
@@ -254,8 +253,13 @@ static void test_etcd__watch_events(void **state)
     s_seen_t seen = {0};
     pthread_t writer;
     int64_t next = 0;
+    /* Watch from a revision taken before the writer starts, so every event is
+     * seen however late the watch is set up. */
+    int64_t start = 0;
+    assert_int_equal(mao_etcd_put(etcd, "marker", "m", 1, 0, &start, NULL), 0);
     pthread_create(&writer, NULL, s_writer, etcd);
-    assert_int_equal(mao_etcd_watch(etcd, "w/", 1, 0, 10000, NULL, s_on_event, &seen, &next), 0);
+    assert_int_equal(
+        mao_etcd_watch(etcd, "w/", 1, start + 1, 30000, NULL, s_on_event, &seen, &next), 0);
     pthread_join(writer, NULL);
     assert_int_equal(seen.puts, 3);
     assert_int_equal(seen.deletes, 2);
