@@ -7,6 +7,7 @@
 #ifndef MAO_ID_H
 #define MAO_ID_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #define MAO_ID_LEN 26
@@ -19,5 +20,9 @@ int64_t mao_id_time_ms(const char *id);
 
 /* Milliseconds since 1970, now. */
 int64_t mao_now_ms(void);
+
+/* Writes `ms` (milliseconds since 1970) as ISO 8601 UTC with milliseconds,
+ * "2026-11-21T22:18:24.123Z", into `out` (at least 32 bytes). */
+void mao_time_iso(char *out, size_t size, int64_t ms);
 
 #endif

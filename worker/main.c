@@ -1,17 +1,96 @@
 /*
  * mao-worker: runs tools for the coordinator at one site.
- * (Filled in by the "run a tool at a site" work; this prints its help.)
+ * main() reads as a start-up script: options, config, logging, agent, run.
  */
+#include "mao_cfg.h"
+#include "mao_error.h"
+#include "mao_log.h"
+#include "worker_agent.h"
+
+#include <czmq.h>
+#include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
-#include <string.h>
+#include <stdlib.h>
+
+/* The only thing a signal does: ask the reactor to stop. */
+static void s_on_signal(int sig)
+{
+    zsys_interrupted = 1;
+}
+
+static void s_usage(FILE *out)
+{
+    fprintf(out,
+            "Usage: mao-worker [-c FILE] [--log-level LEVEL]\n"
+            "\n"
+            "Runs tools for the mao coordinator at one site: pulls their images, clones\n"
+            "their datasets into <importdir>/<tool>, runs them in Docker, checks their\n"
+            "control metric for spikes and sends the results back.\n"
+            "\n"
+            "Options:\n"
+            "  -c, --config FILE      configuration file (default: $MAO_CONFIG, else\n"
+            "                         /etc/mao/mao.conf when it exists, else built-in defaults)\n"
+            "      --log-level LEVEL  error, warn, info (default) or debug\n"
+            "  -V, --version          print the version and exit\n"
+            "  -h, --help             print this help and exit\n"
+            "\n"
+            "The [WORKER] section sets the coordinator's endpoint, the site, the capacity\n"
+            "and the container limits; every key can be set from the environment as\n"
+            "MAO_<SECTION>_<KEY>, e.g. MAO_WORKER_SITE.  See mao.conf(5) and docs/config.md.\n");
+}
 
 int main(int argc, char **argv)
 {
-    if (argc > 1 && (strcmp(argv[1], "-V") == 0 || strcmp(argv[1], "--version") == 0)) {
-        printf("mao-worker %s\n", MAO_VERSION);
-        return 0;
+    const char *config = NULL;
+    const char *level_text = NULL;
+    static const struct option longopts[] = {
+        {"config", required_argument, NULL, 'c'}, {"log-level", required_argument, NULL, 'L'},
+        {"version", no_argument, NULL, 'V'},      {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0}};
+    int opt;
+    while ((opt = getopt_long(argc, argv, "c:Vh", longopts, NULL)) != -1) {
+        switch (opt) {
+        case 'c': config = optarg; break;
+        case 'L': level_text = optarg; break;
+        case 'V': printf("mao-worker %s\n", MAO_VERSION); return 0;
+        case 'h': s_usage(stdout); return 0;
+        default: s_usage(stderr); return 2;
+        }
     }
-    fprintf(argc > 1 && strcmp(argv[1], "--help") == 0 ? stdout : stderr,
-            "Usage: mao-worker [-c FILE]\n\nRuns tools for the coordinator at one site.\n");
-    return argc > 1 && strcmp(argv[1], "--help") == 0 ? 0 : 2;
+    if (optind < argc) {
+        fprintf(stderr, "mao-worker: unexpected argument '%s'\n", argv[optind]);
+        s_usage(stderr);
+        return 2;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    zsys_handler_set(NULL);
+    struct sigaction sa = {.sa_handler = s_on_signal};
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+
+    mao_cfg_t *cfg = NULL;
+    if (mao_cfg_load(&cfg, mao_cfg_default_path(config)) < 0) {
+        fprintf(stderr, "mao-worker: %s\n", mao_error_last());
+        return 1;
+    }
+    mao_log_level_t level;
+    if (mao_log_parse_level(&level, level_text ? level_text : mao_cfg_get(cfg, "LOG", "level")) <
+        0) {
+        fprintf(stderr, "mao-worker: %s\n", mao_error_last());
+        mao_cfg_destroy(&cfg);
+        return 1;
+    }
+    mao_log_set_level(level);
+    mao_cfg_log_warnings(cfg);
+
+    worker_agent_t *agent = NULL;
+    if (worker_agent_open(&agent, cfg) < 0) {
+        mao_log_error("worker", "start.failed detail=\"%s\"", mao_error_last());
+        return 1;
+    }
+    worker_agent_run(agent);
+    worker_agent_destroy(&agent);
+    return 0;
 }

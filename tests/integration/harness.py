@@ -115,8 +115,24 @@ class Proc:
         return self.popen is not None and self.popen.poll() is None
 
     def signal(self, sig):
-        if self.running():
-            os.kill(self.popen.pid, sig)
+        """Sends `sig`; after SIGSTOP, returns once every thread has stopped
+        (kill() returns before the process is frozen)."""
+        if not self.running():
+            return
+        os.kill(self.popen.pid, sig)
+        if sig == signal.SIGSTOP:
+            wait_for(f"{self.name} to stop", self._all_stopped, timeout=10, interval=0.01)
+
+    def _all_stopped(self):
+        task = f"/proc/{self.popen.pid}/task"
+        for tid in os.listdir(task):
+            try:
+                with open(f"{task}/{tid}/stat") as f:
+                    if f.read().rpartition(")")[2].split()[0] != "T":
+                        return False
+            except FileNotFoundError:
+                pass
+        return True
 
     def kill(self):
         """kill -9, as a crash would."""

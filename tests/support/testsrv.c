@@ -5,6 +5,7 @@
 
 #include <arpa/inet.h>
 #include <curl/curl.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -115,10 +116,46 @@ int testsrv_etcd_start(testsrv_etcd_t *etcd)
     return -1;
 }
 
+/* 1 when every thread of `pid` is stopped (state T), from /proc. */
+static int s_all_stopped(pid_t pid)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/task", (int)pid);
+    DIR *dir = opendir(path);
+    if (!dir)
+        return 0;
+    int stopped = 1;
+    struct dirent *ent;
+    while ((ent = readdir(dir)) && stopped) {
+        if (ent->d_name[0] == '.')
+            continue;
+        char stat_path[128], buf[256];
+        snprintf(stat_path, sizeof stat_path, "%s/%s/stat", path, ent->d_name);
+        FILE *f = fopen(stat_path, "r");
+        if (!f)
+            continue;
+        size_t n = fread(buf, 1, sizeof buf - 1, f);
+        fclose(f);
+        buf[n] = '\0';
+        const char *close_paren = strrchr(buf, ')');
+        if (!close_paren || close_paren[1] != ' ' || close_paren[2] != 'T')
+            stopped = 0;
+    }
+    closedir(dir);
+    return stopped;
+}
+
 void testsrv_etcd_signal(testsrv_etcd_t *etcd, int sig)
 {
-    if (etcd->pid > 0)
-        kill(etcd->pid, sig);
+    if (etcd->pid <= 0)
+        return;
+    kill(etcd->pid, sig);
+    /* kill() returns before the process has stopped: wait until it has, so
+     * that what the test does next really meets a frozen server. */
+    for (int i = 0; sig == SIGSTOP && i < 500 && !s_all_stopped(etcd->pid); i++) {
+        struct timespec ts = {0, 10 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
 }
 
 void testsrv_etcd_stop(testsrv_etcd_t *etcd)

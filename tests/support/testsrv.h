@@ -25,7 +25,8 @@ int testsrv_free_port(void);
  * with a message on stderr. */
 int testsrv_etcd_start(testsrv_etcd_t *etcd);
 
-/* Sends `sig` to etcd (SIGSTOP / SIGCONT to freeze and thaw it). */
+/* Sends `sig` to etcd (SIGSTOP / SIGCONT to freeze and thaw it); after
+ * SIGSTOP, returns once every thread of etcd has stopped. */
 void testsrv_etcd_signal(testsrv_etcd_t *etcd, int sig);
 
 /* Kills etcd, waits for it and removes its folder. */

@@ -1,0 +1,546 @@
+/*
+ * worker_agent: hello, heartbeats, jobs, results, reconnects.
+ */
+#include "worker_agent.h"
+#include "mao_error.h"
+#include "mao_fs.h"
+#include "mao_log.h"
+#include "mao_msg.h"
+#include "mao_name.h"
+#include "worker_docker.h"
+
+#include <dirent.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define S_RESEND_MS 5000 /* unacknowledged results are sent again this often */
+
+/* ---- sending ---------------------------------------------------------------------- */
+
+static int s_send(worker_agent_t *self, json_t *msg)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    int rc = mao_msg_encode(msg, &buf, &len);
+    if (rc < 0) {
+        mao_log_error("worker", "encode.failed detail=\"%s\"", mao_error_last());
+        return rc;
+    }
+    zframe_t *frame = zframe_new(buf, len);
+    free(buf);
+    if (!frame)
+        return MAO_ENOMEM;
+    /* Never block the reactor: a full queue drops the frame, and what
+     * matters (results) is sent again until acknowledged. */
+    if (zframe_send(&frame, self->dealer, ZFRAME_DONTWAIT) < 0) {
+        zframe_destroy(&frame);
+        return MAO_EUNAVAILABLE;
+    }
+    return 0;
+}
+
+static json_t *s_running_ids(worker_agent_t *self)
+{
+    json_t *ids = json_array();
+    for (worker_job_t *job = zlistx_first(self->jobs); job; job = zlistx_next(self->jobs))
+        json_array_append_new(ids, json_string(job->run));
+    return ids;
+}
+
+/* Run ids whose results wait in the spool. */
+static json_t *s_spooled_ids(worker_agent_t *self)
+{
+    json_t *ids = json_array();
+    DIR *dir = opendir(self->site.spool);
+    if (!dir)
+        return ids;
+    struct dirent *ent;
+    while ((ent = readdir(dir))) {
+        size_t n = strlen(ent->d_name);
+        if (n > 5 && n < 140 && strcmp(ent->d_name + n - 5, ".json") == 0) {
+            char run[140];
+            snprintf(run, sizeof run, "%.*s", (int)(n - 5), ent->d_name);
+            json_array_append_new(ids, json_string(run));
+        }
+    }
+    closedir(dir);
+    return ids;
+}
+
+static void s_hello(worker_agent_t *self)
+{
+    json_t *msg = mao_msg_new("hello");
+    json_object_set_new(msg, "worker", json_string(self->site.worker_id));
+    json_object_set_new(msg, "site", json_string(self->site.site));
+    json_object_set_new(msg, "capacity", json_integer(self->capacity));
+    json_object_set(msg, "labels", self->labels);
+    json_object_set_new(msg, "version", json_string(MAO_VERSION));
+    json_object_set_new(msg, "running", s_running_ids(self));
+    json_object_set_new(msg, "spooled", s_spooled_ids(self));
+    s_send(self, msg);
+    json_decref(msg);
+    self->last_hello_ms = mao_now_ms();
+}
+
+/* Sends every spooled result again (the coordinator acknowledges each once it
+ * is recorded; duplicates are recorded once). */
+static void s_resend_spool(worker_agent_t *self)
+{
+    json_t *ids = s_spooled_ids(self);
+    size_t i;
+    json_t *id;
+    json_array_foreach(ids, i, id) {
+        char path[4200];
+        char *text = NULL;
+        if (worker_job_spool_path(path, sizeof path, &self->site, json_string_value(id)) < 0 ||
+            mao_fs_read(path, MAO_MSG_MAX, &text, NULL) < 0)
+            continue;
+        json_t *result = mao_json_parse(text, strlen(text), "spooled result");
+        free(text);
+        const char *type = NULL;
+        if (!result || mao_msg_check(result, &type) < 0 || strcmp(type, "result") != 0) {
+            mao_log_warn("worker", "spool.damaged path=%s detail=\"%s\"", path, mao_error_last());
+            json_decref(result);
+            continue;
+        }
+        s_send(self, result);
+        json_decref(result);
+    }
+    json_decref(ids);
+    self->last_resend_ms = mao_now_ms();
+}
+
+/* ---- the connection ------------------------------------------------------------- */
+
+static int s_on_dealer(zloop_t *loop, zsock_t *reader, void *arg);
+
+static int s_connect(worker_agent_t *self)
+{
+    if (self->dealer)
+        zloop_reader_end(self->loop, self->dealer);
+    zsock_destroy(&self->dealer);
+    self->dealer = zsock_new(ZMQ_DEALER);
+    if (!self->dealer)
+        return MAO_ENOMEM;
+    zsock_set_identity(self->dealer, self->site.worker_id);
+    zsock_set_maxmsgsize(self->dealer, MAO_MSG_MAX + 4096);
+    zsock_set_linger(self->dealer, 1000);
+    zsock_set_sndhwm(self->dealer, 1000);
+    zsock_set_reconnect_ivl(self->dealer, 200);
+    zsock_set_reconnect_ivl_max(self->dealer, 2000);
+    if (zsock_connect(self->dealer, "%s", self->coordinator) < 0) {
+        mao_error_set("cannot connect to the coordinator at %s: %s", self->coordinator,
+                      zmq_strerror(zmq_errno()));
+        return MAO_EINVAL;
+    }
+    zloop_reader(self->loop, self->dealer, s_on_dealer, self);
+    self->welcomed = 0;
+    self->last_heard_ms = mao_now_ms();
+    s_hello(self);
+    return 0;
+}
+
+/* ---- messages from the coordinator -------------------------------------------------- */
+
+static worker_job_t *s_find_job(worker_agent_t *self, const char *run)
+{
+    for (worker_job_t *job = zlistx_first(self->jobs); job; job = zlistx_next(self->jobs))
+        if (strcmp(job->run, run) == 0)
+            return job;
+    return NULL;
+}
+
+static void s_accepted(worker_agent_t *self, const char *run, int ok, const char *reason)
+{
+    json_t *msg = mao_msg_new("accepted");
+    json_object_set_new(msg, "run", json_string(run));
+    json_object_set_new(msg, "ok", json_boolean(ok));
+    if (reason)
+        json_object_set_new(msg, "reason", json_string(reason));
+    s_send(self, msg);
+    json_decref(msg);
+}
+
+static int s_on_job_done(zloop_t *loop, zsock_t *reader, void *arg);
+
+static void s_on_job(worker_agent_t *self, json_t *msg)
+{
+    const char *run = json_string_value(json_object_get(msg, "run"));
+    long attempt = (long)json_integer_value(json_object_get(msg, "attempt"));
+    char path[4200];
+
+    if (s_find_job(self, run)) {
+        s_accepted(self, run, 1, NULL); /* a repeat of a job we run: fine */
+        return;
+    }
+    if (worker_job_spool_path(path, sizeof path, &self->site, run) == 0 &&
+        access(path, F_OK) == 0) {
+        s_accepted(self, run, 1, NULL); /* done already: its result goes again */
+        s_resend_spool(self);
+        return;
+    }
+    if (self->stopping || (long)zlistx_size(self->jobs) >= self->capacity) {
+        s_accepted(self, run, 0, self->stopping ? "worker is stopping" : "at capacity");
+        return;
+    }
+    mao_tool_t tool;
+    json_t *record = json_object_get(msg, "tool");
+    if (mao_tool_from_json(&tool, record, MAO_PARSE_STORED, self->site.allow_local) < 0 ||
+        mao_url_check(tool.data_repo, self->site.allow_local) < 0) {
+        char reason[1200];
+        snprintf(reason, sizeof reason, "this site refuses the tool: %s", mao_error_last());
+        if (!tool.name)
+            memset(&tool, 0, sizeof tool);
+        mao_log_warn("worker", "job.refused run=%s reason=\"%s\"", run, reason);
+        s_accepted(self, run, 1, NULL);
+        json_t *result = worker_job_refused(
+            &self->site, run, attempt,
+            json_string_value(json_object_get(record, "name")) ?: "", reason);
+        if (result)
+            s_send(self, result);
+        json_decref(result);
+        mao_tool_clear(&tool);
+        return;
+    }
+    worker_job_t *job = worker_job_new(run, attempt, &tool, &self->site);
+    if (!job || worker_job_start(job) < 0) {
+        worker_job_destroy(&job);
+        mao_tool_clear(&tool);
+        s_accepted(self, run, 0, "out of memory");
+        return;
+    }
+    zlistx_add_end(self->jobs, job);
+    zloop_reader(self->loop, zactor_sock(job->actor), s_on_job_done, self);
+    mao_log_info("worker", "job.accepted run=%s tool=%s attempt=%ld", run, job->tool.name,
+                 attempt);
+    s_accepted(self, run, 1, NULL);
+}
+
+static void s_on_ack(worker_agent_t *self, const char *run)
+{
+    char path[4200];
+    if (worker_job_spool_path(path, sizeof path, &self->site, run) == 0 && unlink(path) == 0)
+        mao_log_debug("worker", "result.acknowledged run=%s", run);
+}
+
+static int s_on_dealer(zloop_t *loop, zsock_t *reader, void *arg)
+{
+    worker_agent_t *self = arg;
+    zframe_t *frame = zframe_recv(reader);
+    if (!frame)
+        return 0;
+    json_t *msg = NULL;
+    const char *type = NULL;
+    if (mao_msg_decode(&msg, zframe_data(frame), zframe_size(frame)) < 0 ||
+        mao_msg_check(msg, &type) < 0) {
+        mao_log_warn("worker", "message.dropped detail=\"%s\"", mao_error_last());
+        json_decref(msg);
+        zframe_destroy(&frame);
+        return 0;
+    }
+    zframe_destroy(&frame);
+    self->last_heard_ms = mao_now_ms();
+    if (strcmp(type, "heartbeat") == 0) {
+        if (json_is_true(json_object_get(msg, "rehello"))) {
+            s_hello(self);
+        } else if (!self->welcomed) {
+            self->welcomed = 1;
+            mao_log_info("worker", "connected coordinator=%s", self->coordinator);
+            s_resend_spool(self);
+        }
+    } else if (strcmp(type, "job") == 0) {
+        s_on_job(self, msg);
+    } else if (strcmp(type, "result_ack") == 0) {
+        s_on_ack(self, json_string_value(json_object_get(msg, "run")));
+    } else if (strcmp(type, "cancel") == 0) {
+        const char *run = json_string_value(json_object_get(msg, "run"));
+        worker_job_t *job = s_find_job(self, run);
+        if (job) {
+            const char *why = json_string_value(json_object_get(msg, "reason"));
+            mao_log_info("worker", "job.cancel run=%s reason=\"%s\"", run, why ? why : "");
+            worker_job_cancel(job, why ? why : "asked by the coordinator");
+        }
+    } else {
+        mao_log_warn("worker", "message.unexpected type=%s", type);
+    }
+    json_decref(msg);
+    return 0;
+}
+
+/* A job's actor said "done": send its result, end the actor. */
+static int s_on_job_done(zloop_t *loop, zsock_t *reader, void *arg)
+{
+    worker_agent_t *self = arg;
+    char *word = zstr_recv(reader);
+    zstr_free(&word);
+    for (worker_job_t *job = zlistx_first(self->jobs); job; job = zlistx_next(self->jobs)) {
+        if (zactor_sock(job->actor) != reader)
+            continue;
+        zloop_reader_end(loop, reader);
+        if (job->result)
+            s_send(self, job->result);
+        zlistx_delete(self->jobs, zlistx_cursor(self->jobs));
+        worker_job_destroy(&job);
+        break;
+    }
+    return 0;
+}
+
+/*
+ * The worker's periodic timer, every 100 ms.  Duties:
+ *  - say hello again while the coordinator has not answered one;
+ *  - send a heartbeat (with the runs in flight) every heartbeat_ms;
+ *  - reconnect when the coordinator has been silent for liveness_ms;
+ *  - send spooled, unacknowledged results again every S_RESEND_MS.
+ */
+static int s_cron(zloop_t *loop, int timer_id, void *arg)
+{
+    worker_agent_t *self = arg;
+    int64_t now = mao_now_ms();
+    if (now - self->last_heard_ms > self->liveness_ms) {
+        mao_log_warn("worker", "coordinator.silent for_ms=%lld endpoint=%s",
+                     (long long)(now - self->last_heard_ms), self->coordinator);
+        if (s_connect(self) < 0)
+            mao_log_error("worker", "reconnect.failed detail=\"%s\"", mao_error_last());
+        return 0;
+    }
+    if (!self->welcomed && now - self->last_hello_ms >= 1000)
+        s_hello(self);
+    if (now - self->last_beat_ms >= self->heartbeat_ms) {
+        json_t *msg = mao_msg_new("heartbeat");
+        json_object_set_new(msg, "running", s_running_ids(self));
+        s_send(self, msg);
+        json_decref(msg);
+        self->last_beat_ms = now;
+    }
+    if (self->welcomed && now - self->last_resend_ms >= S_RESEND_MS)
+        s_resend_spool(self);
+    return 0;
+}
+
+/* ---- life --------------------------------------------------------------------------- */
+
+static int s_size(long long *out, const char *text, const char *key)
+{
+    char *end = NULL;
+    double v = strtod(text, &end);
+    double unit = 1;
+    if (end && *end) {
+        switch (*end) {
+        case 'k': case 'K': unit = 1024.0; break;
+        case 'm': case 'M': unit = 1024.0 * 1024; break;
+        case 'g': case 'G': unit = 1024.0 * 1024 * 1024; break;
+        default: unit = 0;
+        }
+        if (end[1] && strcmp(end + 1, "b") != 0 && strcmp(end + 1, "B") != 0 &&
+            strcmp(end + 1, "iB") != 0)
+            unit = 0;
+    }
+    if (end == text || unit == 0 || v < 0) {
+        mao_error_set("[WORKER] %s = '%s': expected a size such as 512m or 2g, or 0 for none",
+                      key, text);
+        return MAO_EINVAL;
+    }
+    *out = (long long)(v * unit);
+    return 0;
+}
+
+static int s_abs_dir(char *out, size_t size, const char *path, const char *what)
+{
+    if (!*path) {
+        mao_error_set("%s is not set", what);
+        return MAO_EINVAL;
+    }
+    int rc = mao_fs_mkdirs(path, 0755);
+    if (rc < 0)
+        return rc;
+    char real[PATH_MAX];
+    if (!realpath(path, real)) {
+        mao_error_set("%s '%s' cannot be resolved", what, path);
+        return MAO_EFAIL;
+    }
+    snprintf(out, size, "%s", real);
+    return 0;
+}
+
+static int s_settings(worker_agent_t *self)
+{
+    mao_cfg_t *cfg = self->cfg;
+    worker_site_t *site = &self->site;
+    int rc;
+    long cpus_milli = 0;
+    double cpus;
+    char host[64] = "worker";
+
+    snprintf(site->site, sizeof site->site, "%s", mao_cfg_get(cfg, "WORKER", "site"));
+    if ((rc = mao_name_check("site", site->site)) < 0)
+        return rc;
+    const char *id = mao_cfg_get(cfg, "WORKER", "id");
+    gethostname(host, sizeof host - 1);
+    for (char *p = host; *p; p++)
+        if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.", *p))
+            *p = '-';
+    if (*id)
+        snprintf(site->worker_id, sizeof site->worker_id, "%s", id);
+    else
+        snprintf(site->worker_id, sizeof site->worker_id, "%s-%s", site->site, host);
+    if ((rc = mao_name_check("worker", site->worker_id)) < 0)
+        return rc;
+    snprintf(self->coordinator, sizeof self->coordinator, "%s",
+             mao_cfg_get(cfg, "WORKER", "coordinator"));
+    snprintf(site->docker, sizeof site->docker, "%s", mao_cfg_get(cfg, "WORKER", "docker"));
+    snprintf(site->network, sizeof site->network, "%s", mao_cfg_get(cfg, "WORKER", "network"));
+    const char *user = mao_cfg_get(cfg, "WORKER", "user");
+    if (*user)
+        snprintf(site->user, sizeof site->user, "%s", user);
+    else
+        snprintf(site->user, sizeof site->user, "%u:%u", (unsigned)getuid(), (unsigned)getgid());
+    if ((rc = mao_cfg_get_long(cfg, "WORKER", "capacity", 1, 1000, &self->capacity)) < 0 ||
+        (rc = mao_cfg_get_long(cfg, "WORKER", "timeout", 1, 7 * 86400, &site->timeout_s)) < 0 ||
+        (rc = mao_cfg_get_long(cfg, "WORKER", "pull_timeout", 1, 86400, &site->pull_timeout_s)) <
+            0 ||
+        (rc = mao_cfg_get_long(cfg, "WORKER", "clone_timeout", 1, 86400,
+                               &site->clone_timeout_s)) < 0 ||
+        (rc = mao_cfg_get_long(cfg, "WORKER", "heartbeat_ms", 50, 60000, &self->heartbeat_ms)) <
+            0 ||
+        (rc = mao_cfg_get_long(cfg, "WORKER", "liveness_ms", 200, 600000, &self->liveness_ms)) <
+            0 ||
+        (rc = mao_cfg_get_long(cfg, "WORKER", "pids", 0, 1000000, &cpus_milli)) < 0 ||
+        (rc = mao_cfg_get_bool(cfg, "WORKING_ENVIRONMENT", "allow_local_repos",
+                               &site->allow_local)) < 0)
+        return rc;
+    site->pids = cpus_milli;
+    if ((rc = s_size(&site->memory_bytes, mao_cfg_get(cfg, "WORKER", "memory"), "memory")) < 0)
+        return rc;
+    char *end = NULL;
+    const char *cpus_text = mao_cfg_get(cfg, "WORKER", "cpus");
+    cpus = strtod(cpus_text, &end);
+    if (end == cpus_text || *end || cpus < 0 || cpus > 1024) {
+        mao_error_set("[WORKER] cpus = '%s': expected a number of CPUs such as 1 or 0.5", cpus_text);
+        return MAO_EINVAL;
+    }
+    site->nano_cpus = (long long)(cpus * 1e9);
+    if ((rc = s_abs_dir(site->importdir, sizeof site->importdir,
+                        mao_cfg_get(cfg, "WORKING_ENVIRONMENT", "importdir"),
+                        "[WORKING_ENVIRONMENT] importdir")) < 0 ||
+        (rc = s_abs_dir(site->spool, sizeof site->spool, mao_cfg_get(cfg, "WORKER", "spool"),
+                        "[WORKER] spool")) < 0)
+        return rc;
+    /* labels = key=value, key=value */
+    self->labels = json_object();
+    char *list = strdup(mao_cfg_get(cfg, "WORKER", "labels"));
+    char *save = NULL;
+    for (char *item = strtok_r(list, ", ", &save); item; item = strtok_r(NULL, ", ", &save)) {
+        char *eq = strchr(item, '=');
+        if (!eq || eq == item) {
+            mao_error_set("[WORKER] labels: '%s' is not key=value", item);
+            free(list);
+            return MAO_EINVAL;
+        }
+        *eq = '\0';
+        json_object_set_new(self->labels, item, json_string(eq + 1));
+    }
+    free(list);
+    return 0;
+}
+
+/* Containers an earlier run of this worker left behind (it was killed
+ * mid-run) hold nothing anyone waits for: remove them. */
+static void s_sweep_orphans(worker_agent_t *self)
+{
+    worker_docker_t *docker = NULL;
+    char label[200];
+    char **ids = NULL;
+    size_t count = 0;
+    if (worker_docker_open(&docker, self->site.docker) < 0) {
+        mao_log_warn("worker", "docker.unavailable detail=\"%s\"", mao_error_last());
+        return;
+    }
+    snprintf(label, sizeof label, "org.mao.worker=%s", self->site.worker_id);
+    if (worker_docker_list(docker, label, &ids, &count) == 0) {
+        for (size_t i = 0; i < count; i++) {
+            mao_log_info("worker", "orphan.removed container=%.12s", ids[i]);
+            worker_docker_remove(docker, ids[i], 1);
+        }
+    }
+    worker_docker_ids_free(&ids);
+    worker_docker_destroy(&docker);
+}
+
+int worker_agent_open(worker_agent_t **out, mao_cfg_t *cfg)
+{
+    int rc;
+    worker_agent_t *self = calloc(1, sizeof *self);
+    if (!self) {
+        mao_cfg_destroy(&cfg);
+        return MAO_ENOMEM;
+    }
+    self->cfg = cfg;
+    pthread_mutex_init(&self->site.clone_lock, NULL);
+    if ((rc = s_settings(self)) < 0)
+        goto cleanup;
+    self->jobs = zlistx_new();
+    self->loop = zloop_new();
+    if (!self->jobs || !self->loop) {
+        rc = MAO_ENOMEM;
+        goto cleanup;
+    }
+    s_sweep_orphans(self);
+    if ((rc = s_connect(self)) < 0)
+        goto cleanup;
+    zloop_timer(self->loop, 100, 0, s_cron, self);
+    mao_log_info("worker", "started version=%s id=%s site=%s capacity=%ld coordinator=%s "
+                           "importdir=%s",
+                 MAO_VERSION, self->site.worker_id, self->site.site, self->capacity,
+                 self->coordinator, self->site.importdir);
+    *out = self;
+    return 0;
+cleanup:
+    worker_agent_destroy(&self);
+    return rc;
+}
+
+int worker_agent_run(worker_agent_t *self)
+{
+    zloop_start(self->loop);
+    self->stopping = 1;
+    mao_log_info("worker", "stopping running=%zu", zlistx_size(self->jobs));
+    /* Stop what runs; each job kills its container, spools its result. */
+    for (worker_job_t *job = zlistx_first(self->jobs); job; job = zlistx_next(self->jobs))
+        worker_job_cancel(job, "the worker is stopping");
+    while (zlistx_size(self->jobs) > 0) {
+        worker_job_t *job = zlistx_first(self->jobs);
+        char *word = zstr_recv(zactor_sock(job->actor));
+        zstr_free(&word);
+        if (job->result)
+            s_send(self, job->result);
+        zlistx_delete(self->jobs, zlistx_cursor(self->jobs));
+        worker_job_destroy(&job);
+    }
+    return 0;
+}
+
+void worker_agent_destroy(worker_agent_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    worker_agent_t *self = *self_p;
+    if (self->jobs) {
+        worker_job_t *job;
+        while ((job = zlistx_first(self->jobs))) {
+            zlistx_delete(self->jobs, zlistx_cursor(self->jobs));
+            worker_job_destroy(&job);
+        }
+        zlistx_destroy(&self->jobs);
+    }
+    zsock_destroy(&self->dealer);
+    zloop_destroy(&self->loop);
+    json_decref(self->labels);
+    pthread_mutex_destroy(&self->site.clone_lock);
+    mao_cfg_destroy(&self->cfg);
+    free(self);
+    *self_p = NULL;
+}

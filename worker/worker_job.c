@@ -1,0 +1,361 @@
+/*
+ * worker_job: the blocking steps of one run, in a czmq actor.
+ *
+ * Every step that can fail fills `status` and `reason` and jumps to the end:
+ * the container is always removed, the result is always written to the spool
+ * before the reactor hears of it, so a crash after this point loses nothing.
+ */
+#include "worker_job.h"
+#include "mao_error.h"
+#include "mao_fs.h"
+#include "mao_git.h"
+#include "mao_log.h"
+#include "mao_msg.h"
+#include "mao_spike.h"
+#include "worker_docker.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define S_LOG_TAIL 16384 /* bytes of the container's log kept in the result */
+#define S_WAIT_SLICE 2   /* seconds per wait, so a cancel is seen within that */
+
+worker_job_t *worker_job_new(const char *run, long attempt, mao_tool_t *tool,
+                             const worker_site_t *site)
+{
+    worker_job_t *job = calloc(1, sizeof *job);
+    if (!job)
+        return NULL;
+    snprintf(job->run, sizeof job->run, "%s", run);
+    job->attempt = attempt;
+    job->tool = *tool;
+    memset(tool, 0, sizeof *tool);
+    job->site = site;
+    atomic_init(&job->cancel, 0);
+    return job;
+}
+
+void worker_job_cancel(worker_job_t *job, const char *reason)
+{
+    if (atomic_load(&job->cancel))
+        return;
+    snprintf(job->cancel_reason, sizeof job->cancel_reason, "%s", reason);
+    atomic_store(&job->cancel, 1);
+}
+
+int worker_job_spool_path(char *out, size_t size, const worker_site_t *site, const char *run)
+{
+    int n = snprintf(out, size, "%s/%s.json", site->spool, run);
+    return n < 0 || (size_t)n >= size ? MAO_EINVAL : 0;
+}
+
+static json_t *s_base_result(const worker_site_t *site, const char *run, long attempt,
+                             const char *tool)
+{
+    json_t *msg = mao_msg_new("result");
+    if (!msg)
+        return NULL;
+    json_object_set_new(msg, "run", json_string(run));
+    json_object_set_new(msg, "attempt", json_integer(attempt));
+    json_object_set_new(msg, "tool", json_string(tool));
+    json_object_set_new(msg, "worker", json_string(site->worker_id));
+    json_object_set_new(msg, "site", json_string(site->site));
+    return msg;
+}
+
+static int s_spool(const worker_site_t *site, const char *run, json_t *result)
+{
+    char path[4200];
+    if (worker_job_spool_path(path, sizeof path, site, run) < 0)
+        return MAO_EINVAL;
+    char *text = json_dumps(result, JSON_COMPACT);
+    if (!text)
+        return MAO_ENOMEM;
+    int rc = mao_fs_write_atomic(path, text, strlen(text), 0600);
+    free(text);
+    if (rc < 0)
+        mao_log_error("job", "spool.failed run=%s detail=\"%s\"", run, mao_error_last());
+    return rc;
+}
+
+json_t *worker_job_refused(const worker_site_t *site, const char *run, long attempt,
+                           const char *tool, const char *reason)
+{
+    json_t *result = s_base_result(site, run, attempt, tool ? tool : "");
+    if (!result)
+        return NULL;
+    int64_t now = mao_now_ms();
+    json_object_set_new(result, "status", json_string("failed"));
+    json_object_set_new(result, "reason", json_string(reason));
+    json_object_set_new(result, "started_at", json_integer(now));
+    json_object_set_new(result, "finished_at", json_integer(now));
+    s_spool(site, run, result);
+    return result;
+}
+
+/* The outcome of the steps, gathered as they go. */
+typedef struct {
+    const char *status;     /* "succeeded", "failed", "timed_out" */
+    char reason[1024];      /* why it failed; "" when it did not */
+    long exit_code;         /* -1 when the container never ran */
+    char image_digest[600];
+    char *log_tail;         /* owned */
+    json_t *report;         /* the spike report, when the tool ran */
+} s_outcome_t;
+
+static void s_fail(s_outcome_t *o, const char *status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void s_fail(s_outcome_t *o, const char *status, const char *fmt, ...)
+{
+    va_list ap;
+    o->status = status;
+    va_start(ap, fmt);
+    vsnprintf(o->reason, sizeof o->reason, fmt, ap);
+    va_end(ap);
+}
+
+/* Step 1: the image is here, or pulled. */
+static int s_image(worker_job_t *job, worker_docker_t *docker, s_outcome_t *o)
+{
+    worker_docker_image_t info;
+    const char *image = job->tool.image;
+    int rc = worker_docker_image_inspect(docker, image, &info);
+    if (rc == MAO_ENOTFOUND) {
+        mao_log_info("job", "image.pull run=%s image=%s", job->run, image);
+        rc = worker_docker_image_pull(docker, image, job->site->pull_timeout_s);
+        if (rc == 0)
+            rc = worker_docker_image_inspect(docker, image, &info);
+    }
+    if (rc < 0) {
+        s_fail(o, "failed", "image %s: %s", image, mao_error_last());
+        return rc;
+    }
+    snprintf(o->image_digest, sizeof o->image_digest, "%s", info.digest[0] ? info.digest : info.id);
+    return 0;
+}
+
+/* Step 2: the dataset is cloned at <importdir>/<tool>. */
+static int s_dataset(worker_job_t *job, const char *datadir, s_outcome_t *o)
+{
+    const worker_site_t *site = job->site;
+    int rc = 0;
+    pthread_mutex_lock((pthread_mutex_t *)&site->clone_lock);
+    if (!mao_git_is_repo(datadir)) {
+        if ((rc = mao_fs_mkdirs(site->importdir, 0755)) == 0) {
+            mao_log_info("job", "dataset.clone run=%s url=%s dir=%s", job->run,
+                         job->tool.data_repo, datadir);
+            mao_git_opts_t opts = {.allow_local = site->allow_local,
+                                   .timeout_s = site->clone_timeout_s};
+            rc = mao_git_clone(job->tool.data_repo, datadir, &opts);
+        }
+        if (rc < 0)
+            s_fail(o, "failed", "dataset: %s", mao_error_last());
+    }
+    pthread_mutex_unlock((pthread_mutex_t *)&site->clone_lock);
+    return rc;
+}
+
+/* Steps 3 to 5: run the container, wait, keep the log tail, remove it. */
+static void s_container(worker_job_t *job, worker_docker_t *docker, const char *datadir,
+                        s_outcome_t *o)
+{
+    const worker_site_t *site = job->site;
+    worker_docker_spec_t spec;
+    char id[65] = "";
+    char name[96];
+    char attempt[24];
+    int rc;
+
+    worker_docker_spec_init(&spec);
+    snprintf(attempt, sizeof attempt, "%ld", job->attempt);
+    worker_docker_label_t labels[] = {{"org.mao.worker", site->worker_id},
+                                      {"org.mao.site", site->site},
+                                      {"org.mao.attempt", attempt}};
+    spec.image = job->tool.image;
+    spec.command = (const char *const *)job->tool.command;
+    spec.env = (const char *const *)job->tool.env;
+    spec.host_dir = datadir;
+    spec.user = site->user;
+    spec.run_id = job->run;
+    spec.tool = job->tool.name;
+    spec.labels = labels;
+    spec.label_count = sizeof labels / sizeof labels[0];
+    spec.memory_bytes = site->memory_bytes;
+    spec.nano_cpus = site->nano_cpus;
+    spec.pids_limit = site->pids;
+    spec.network_mode = site->network;
+    snprintf(name, sizeof name, "mao-%s-%ld", job->run, job->attempt);
+
+    rc = worker_docker_create(docker, &spec, name, id);
+    if (rc == MAO_ECONFLICT) {
+        /* Left over from a worker that died mid-run: this attempt is ours now. */
+        worker_docker_remove(docker, name, 1);
+        rc = worker_docker_create(docker, &spec, name, id);
+    }
+    if (rc < 0) {
+        s_fail(o, "failed", "cannot create the container: %s", mao_error_last());
+        return;
+    }
+    mao_log_info("job", "container.start run=%s tool=%s container=%.12s", job->run,
+                 job->tool.name, id);
+    if ((rc = worker_docker_start(docker, id)) < 0) {
+        s_fail(o, "failed", "cannot start the container: %s", mao_error_last());
+        goto remove;
+    }
+    long timeout = job->tool.timeout_s > 0 ? job->tool.timeout_s : site->timeout_s;
+    time_t deadline = time(NULL) + timeout;
+    int oom = 0;
+    for (;;) {
+        long left = (long)(deadline - time(NULL));
+        long slice = left < S_WAIT_SLICE ? (left > 0 ? left : 1) : S_WAIT_SLICE;
+        rc = worker_docker_wait(docker, id, slice, &o->exit_code, &oom);
+        if (rc != MAO_ETIMEOUT)
+            break;
+        if (atomic_load(&job->cancel)) {
+            worker_docker_kill(docker, id);
+            worker_docker_wait(docker, id, 30, &o->exit_code, NULL);
+            s_fail(o, "failed", "cancelled: %s", job->cancel_reason);
+            goto logs;
+        }
+        if (time(NULL) >= deadline) {
+            worker_docker_kill(docker, id);
+            worker_docker_wait(docker, id, 30, &o->exit_code, NULL);
+            s_fail(o, "timed_out", "ran longer than its timeout of %ld s and was stopped",
+                   timeout);
+            goto logs;
+        }
+    }
+    if (rc == MAO_EFAIL) {
+        s_fail(o, "failed", "the container could not run: %s", mao_error_last());
+    } else if (rc < 0) {
+        s_fail(o, "failed", "lost track of the container: %s", mao_error_last());
+    } else if (oom) {
+        s_fail(o, "failed", "killed for using more than its memory limit of %lld MiB",
+               site->memory_bytes / (1024 * 1024));
+    } else if (o->exit_code != 0) {
+        s_fail(o, "failed", "the tool exited with code %ld", o->exit_code);
+    }
+logs:
+    if (worker_docker_logs_tail(docker, id, S_LOG_TAIL, &o->log_tail) < 0)
+        o->log_tail = NULL;
+remove:
+    if (worker_docker_remove(docker, id, 1) < 0)
+        mao_log_warn("job", "container.remove.failed run=%s container=%.12s detail=\"%s\"",
+                     job->run, id, mao_error_last());
+}
+
+/* Step 6: the spike detector over the control files. */
+static void s_detect(worker_job_t *job, const char *datadir, s_outcome_t *o)
+{
+    mao_spike_params_t params = mao_spike_params_default();
+    mao_spike_report_t report;
+    if (mao_spike_params_apply(&params, &job->tool.spike) < 0) {
+        o->report = json_pack("{s:s, s:s}", "datapath", datadir, "error", mao_error_last());
+        return;
+    }
+    mao_spike_run(&report, datadir, &params);
+    o->report = mao_spike_report_to_json(&report);
+}
+
+static json_t *s_run(worker_job_t *job)
+{
+    const worker_site_t *site = job->site;
+    s_outcome_t o = {.status = "succeeded", .exit_code = -1};
+    worker_docker_t *docker = NULL;
+    char datadir[4200];
+    int64_t started = mao_now_ms();
+
+    snprintf(datadir, sizeof datadir, "%s/%s", site->importdir, job->tool.name);
+    if (worker_docker_open(&docker, site->docker) < 0) {
+        s_fail(&o, "failed", "%s", mao_error_last());
+        goto done;
+    }
+    if (s_image(job, docker, &o) < 0 || s_dataset(job, datadir, &o) < 0)
+        goto done;
+    if (atomic_load(&job->cancel)) {
+        s_fail(&o, "failed", "cancelled: %s", job->cancel_reason);
+        goto done;
+    }
+    s_container(job, docker, datadir, &o);
+    if (strcmp(o.status, "succeeded") == 0)
+        s_detect(job, datadir, &o);
+done:
+    worker_docker_destroy(&docker);
+    json_t *result = s_base_result(site, job->run, job->attempt, job->tool.name);
+    if (result) {
+        json_object_set_new(result, "status", json_string(o.status));
+        if (o.reason[0])
+            json_object_set_new(result, "reason", json_string(o.reason));
+        if (o.exit_code >= 0)
+            json_object_set_new(result, "exit_code", json_integer(o.exit_code));
+        json_object_set_new(result, "started_at", json_integer(started));
+        json_object_set_new(result, "finished_at", json_integer(mao_now_ms()));
+        json_object_set_new(result, "image", json_string(job->tool.image));
+        if (o.image_digest[0])
+            json_object_set_new(result, "image_digest", json_string(o.image_digest));
+        json_object_set_new(result, "datadir", json_string(datadir));
+        if (o.log_tail) {
+            /* Logs are bytes; the wire carries UTF-8 text. */
+            json_t *tail = json_string(o.log_tail);
+            if (!tail) {
+                for (unsigned char *p = (unsigned char *)o.log_tail; *p; p++)
+                    if (*p >= 0x80)
+                        *p = '?';
+                tail = json_string(o.log_tail);
+            }
+            if (tail)
+                json_object_set_new(result, "log_tail", tail);
+        }
+        if (o.report)
+            json_object_set_new(result, "report", o.report);
+        else
+            json_decref(o.report);
+        o.report = NULL;
+        s_spool(site, job->run, result);
+    }
+    json_decref(o.report);
+    free(o.log_tail);
+    mao_log_info("job", "finished run=%s tool=%s status=%s exit_code=%ld%s%s", job->run,
+                 job->tool.name, o.status, o.exit_code, o.reason[0] ? " reason=" : "",
+                 o.reason);
+    return result;
+}
+
+/* The actor: signal ready, run, report "done", wait for $TERM. */
+static void s_actor(zsock_t *pipe, void *arg)
+{
+    worker_job_t *job = arg;
+    zsock_signal(pipe, 0);
+    job->result = s_run(job);
+    zstr_send(pipe, "done");
+    for (;;) {
+        char *cmd = zstr_recv(pipe);
+        int term = !cmd || strcmp(cmd, "$TERM") == 0;
+        zstr_free(&cmd);
+        if (term)
+            break;
+    }
+}
+
+int worker_job_start(worker_job_t *job)
+{
+    job->actor = zactor_new(s_actor, job);
+    return job->actor ? 0 : MAO_ENOMEM;
+}
+
+void worker_job_destroy(worker_job_t **job_p)
+{
+    if (!job_p || !*job_p)
+        return;
+    worker_job_t *job = *job_p;
+    zactor_destroy(&job->actor);
+    mao_tool_clear(&job->tool);
+    json_decref(job->result);
+    free(job);
+    *job_p = NULL;
+}

@@ -1,0 +1,80 @@
+/*
+ * worker_job: one run of a tool, start to finish, in its own thread (a czmq
+ * actor), so that Docker and git never stall the worker's reactor.
+ *
+ * The steps: make sure the image is present (pull it if not); make sure the
+ * tool's dataset is cloned at <importdir>/<tool> (clone on the first run);
+ * create the container with that folder bound at /usr/src/app/data and every
+ * restriction set, start it, wait with the tool's timeout (kill when it
+ * passes), keep the tail of its log, remove it; run the spike detector; write
+ * the result into the spool folder (atomically) and tell the reactor "done".
+ *
+ * Ownership: the reactor creates a worker_job_t, hands it to the actor, and
+ * reads job->result only after the actor said "done"; the reactor destroys
+ * the job after the actor has ended.  `cancel` is the only field both sides
+ * touch while the actor runs.
+ */
+#ifndef WORKER_JOB_H
+#define WORKER_JOB_H
+
+#include "mao_id.h"
+#include "mao_tool.h"
+
+#include <czmq.h>
+#include <jansson.h>
+#include <pthread.h>
+#include <stdatomic.h>
+
+/* What a site lets a job do; shared, read-only while jobs run. */
+typedef struct {
+    char worker_id[129];
+    char site[65];
+    char importdir[4096];   /* absolute */
+    char spool[4096];       /* absolute; results wait here for their ack */
+    char docker[4096];      /* Docker Engine socket */
+    char user[64];          /* "uid:gid" the tools run as */
+    char network[64];       /* container network mode */
+    int allow_local;        /* local dataset URLs allowed */
+    long timeout_s;         /* default run timeout */
+    long pull_timeout_s;
+    long clone_timeout_s;
+    long long memory_bytes; /* container limits; 0: none */
+    long long nano_cpus;
+    long long pids;
+    pthread_mutex_t clone_lock; /* one clone at a time into importdir */
+} worker_site_t;
+
+typedef struct {
+    char run[MAO_ID_LEN + 1 + 16]; /* run id (from the coordinator) */
+    long attempt;
+    mao_tool_t tool;               /* owned */
+    const worker_site_t *site;     /* borrowed */
+    atomic_int cancel;             /* set by the reactor: stop the run */
+    char cancel_reason[128];       /* written before `cancel` is set */
+    json_t *result;                /* the result message, set by the actor */
+    zactor_t *actor;               /* the thread running it */
+} worker_job_t;
+
+/* A job for run `run` of `tool` (whose record is taken over: the caller's
+ * copy is cleared).  NULL only when out of memory. */
+worker_job_t *worker_job_new(const char *run, long attempt, mao_tool_t *tool,
+                             const worker_site_t *site);
+
+/* Starts the job's actor.  Returns 0, or MAO_ENOMEM. */
+int worker_job_start(worker_job_t *job);
+
+/* Asks a running job to stop (its container is killed); the result says why. */
+void worker_job_cancel(worker_job_t *job, const char *reason);
+
+/* Ends the actor (waiting for it) and frees the job; accepts NULL. */
+void worker_job_destroy(worker_job_t **job_p);
+
+/* The spool file of a run: <spool>/<run>.json.  Returns 0 or MAO_EINVAL. */
+int worker_job_spool_path(char *out, size_t size, const worker_site_t *site, const char *run);
+
+/* Builds and spools a failed result for a run that never started (e.g. a tool
+ * record the site refuses).  Returns the result (new reference) or NULL. */
+json_t *worker_job_refused(const worker_site_t *site, const char *run, long attempt,
+                           const char *tool, const char *reason);
+
+#endif
