@@ -849,6 +849,45 @@ int mao_etcd_delete_if(mao_etcd_t *self, const char *key, int64_t expected)
     return rc;
 }
 
+int mao_etcd_batch(mao_etcd_t *self, const mao_etcd_op_t *ops, size_t count)
+{
+    int rc = 0;
+    json_t *reply = NULL;
+    json_t *success = json_array();
+    if (!success)
+        return MAO_ENOMEM;
+    if (count > 64) {
+        json_decref(success);
+        mao_error_set("a batch holds at most 64 operations");
+        return MAO_EINVAL;
+    }
+    for (size_t i = 0; i < count; i++) {
+        int later = 0;
+        for (size_t j = i + 1; j < count && !later; j++)
+            later = strcmp(ops[i].key, ops[j].key) == 0;
+        if (later)
+            continue;
+        json_t *op = ops[i].del ? s_key_op(self, "request_delete_range", ops[i].key)
+                                : s_put_op(self, ops[i].key, ops[i].value, ops[i].len, 0);
+        if (!op || json_array_append_new(success, op) < 0) {
+            rc = MAO_ENOMEM;
+            goto cleanup;
+        }
+    }
+    json_t *body = json_pack("{s:o}", "success", success);
+    success = NULL;
+    if (!body) {
+        rc = MAO_ENOMEM;
+        goto cleanup;
+    }
+    rc = s_call(self, "/v3/kv/txn", body, 1, &reply);
+    json_decref(body);
+cleanup:
+    json_decref(success);
+    json_decref(reply);
+    return rc;
+}
+
 /* ---- leases ------------------------------------------------------------------ */
 
 int mao_etcd_lease_grant(mao_etcd_t *self, long ttl_s, int64_t *id)

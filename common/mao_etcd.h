@@ -106,6 +106,19 @@ int mao_etcd_swap(mao_etcd_t *self, const char *key, const char *value, size_t l
                   int64_t expected, int64_t lease);
 int mao_etcd_delete_if(mao_etcd_t *self, const char *key, int64_t expected);
 
+/* One operation of a batch. */
+typedef struct {
+    int del;            /* 0: put `value`; 1: delete `key` */
+    const char *key;
+    const char *value;  /* for puts */
+    size_t len;
+} mao_etcd_op_t;
+
+/* Applies up to 64 puts and deletes in one transaction (all or none).  When
+ * a key appears more than once only its last operation is sent (etcd refuses
+ * a key twice in one transaction).  Returns 0 or a negative code. */
+int mao_etcd_batch(mao_etcd_t *self, const mao_etcd_op_t *ops, size_t count);
+
 /* Leases.  grant: a new lease of `ttl_s` seconds into `id`.  keepalive:
  * renews it, `ttl_left` (may be NULL) gets the new TTL; MAO_ENOTFOUND when the
  * lease has expired.  revoke: ends it and deletes its keys; MAO_ENOTFOUND when

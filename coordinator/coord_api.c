@@ -7,7 +7,11 @@
  * {"error": "<kind>", "message": "<one line>"} with the matching status.
  */
 #include "coord_api.h"
+#include "coord_dispatch.h"
+#include "coord_notify.h"
 #include "coord_registry.h"
+#include "coord_store.h"
+#include "mao_msg.h"
 #include "mao_error.h"
 #include "mao_fs.h"
 #include "mao_git.h"
@@ -41,6 +45,7 @@ typedef struct {
 typedef struct {
     unsigned status;
     json_t *json;        /* reply body; NULL means none */
+    char *text;          /* a plain-text body instead (owned), for /metrics */
     const char *allow;   /* Allow header for 405 */
     char location[160];  /* Location header for 201 */
 } s_resp_t;
@@ -122,6 +127,9 @@ static int s_query_true(struct MHD_Connection *conn, const char *name)
            strcasecmp(v, "yes") == 0;
 }
 
+static void s_tool_runs(coord_api_t *api, struct MHD_Connection *conn, const char *method,
+                        const char *name, s_req_t *req, s_resp_t *resp);
+
 /* ---- /v1/tools and /v1/datasets -------------------------------------------------- */
 
 static void s_registry_put(coord_api_t *api, s_resp_t *resp, coord_kind_t kind, json_t *body,
@@ -170,6 +178,16 @@ static void s_registry(coord_api_t *api, struct MHD_Connection *conn, const char
         return;
     }
     const char *name = rest + 1; /* rest is "/<name>" */
+    const char *sub = strchr(name, '/');
+    if (kind == COORD_TOOLS && sub && strcmp(sub, "/runs") == 0) {
+        char tool[MAO_NAME_MAX + 2];
+        snprintf(tool, sizeof tool, "%.*s", (int)(sub - name), name);
+        if ((rc = mao_name_check("tool", tool)) < 0)
+            s_fail_rc(resp, rc);
+        else
+            s_tool_runs(api, conn, method, tool, req, resp);
+        return;
+    }
     if ((rc = mao_name_check(coord_registry_noun(kind), name)) < 0) {
         s_fail_rc(resp, rc);
         return;
@@ -209,6 +227,330 @@ static void s_registry(coord_api_t *api, struct MHD_Connection *conn, const char
     } else {
         s_method_not_allowed(resp, "GET, PUT, DELETE");
     }
+}
+
+/* ---- runs ------------------------------------------------------------------------ */
+
+/* A query or body number of seconds, clamped to [0, max]. */
+static long s_seconds(struct MHD_Connection *conn, json_t *body, const char *name, long max)
+{
+    long v = 0;
+    const char *q = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, name);
+    if (q)
+        v = strtol(q, NULL, 10);
+    else if (body && json_is_integer(json_object_get(body, name)))
+        v = (long)json_integer_value(json_object_get(body, name));
+    else if (body && json_is_true(json_object_get(body, name)))
+        v = max;
+    return v < 0 ? 0 : v > max ? max : v;
+}
+
+/* Waits (lock held) until run `id` changes past `version`, ends, or `deadline_ms`
+ * passes.  Returns the run, or NULL when it left memory meanwhile. */
+static coord_run_t *s_wait_run(coord_server_t *server, const char *id, unsigned version,
+                               int64_t deadline_ms, int until_end)
+{
+    coord_run_t *run = coord_dispatch_find(server, id);
+    while (run && !coord_run_terminal(run) && (until_end || run->version == version)) {
+        int64_t now = mao_now_ms();
+        if (now >= deadline_ms)
+            break;
+        int64_t until = deadline_ms < now + 1000 ? deadline_ms : now + 1000;
+        struct timespec ts = {.tv_sec = until / 1000, .tv_nsec = (long)(until % 1000) * 1000000};
+        pthread_cond_timedwait(&server->changed, &server->lock, &ts);
+        run = coord_dispatch_find(server, id);
+    }
+    return run;
+}
+
+/* A run that is no longer in memory, from etcd: finished (runs/<tool>/<id>)
+ * or waiting (queue/<id>). */
+static int s_run_from_etcd(json_t **out, coord_server_t *server, const char *id)
+{
+    mao_etcd_kvs_t kvs;
+    mao_etcd_kv_t kv;
+    char key[160];
+    int rc = mao_etcd_list(server->etcd, "runs/", 0, 1, &kvs);
+    if (rc < 0)
+        return rc;
+    size_t idlen = strlen(id);
+    key[0] = '\0';
+    for (size_t i = 0; i < kvs.count; i++) {
+        size_t n = strlen(kvs.items[i].key);
+        if (n > idlen && kvs.items[i].key[n - idlen - 1] == '/' &&
+            strcmp(kvs.items[i].key + n - idlen, id) == 0) {
+            snprintf(key, sizeof key, "%s", kvs.items[i].key);
+            break;
+        }
+    }
+    mao_etcd_kvs_free(&kvs);
+    if (!key[0])
+        snprintf(key, sizeof key, "queue/%s", id);
+    if ((rc = mao_etcd_get(server->etcd, key, &kv)) < 0) {
+        if (rc == MAO_ENOTFOUND)
+            mao_error_set("run %s is not known", id);
+        return rc;
+    }
+    *out = mao_json_parse(kv.value, kv.value_len, "stored run");
+    mao_etcd_kv_free(&kv);
+    if (!*out)
+        return MAO_EMALFORMED;
+    json_object_del(*out, "tool_record");
+    return 0;
+}
+
+static void s_run_get(coord_api_t *api, struct MHD_Connection *conn, const char *id,
+                      s_resp_t *resp)
+{
+    coord_server_t *server = api->server;
+    if (mao_id_time_ms(id) < 0) {
+        s_fail(resp, 404, "not_found", "no such run (a run id has 26 letters and digits)");
+        return;
+    }
+    long wait = s_seconds(conn, NULL, "wait", 600);
+    const char *v = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "version");
+    unsigned version = v ? (unsigned)strtoul(v, NULL, 10) : 0;
+    pthread_mutex_lock(&server->lock);
+    coord_run_t *run = coord_dispatch_find(server, id);
+    if (run && wait > 0 && v)
+        run = s_wait_run(server, id, version, mao_now_ms() + wait * 1000, 0);
+    json_t *json = NULL;
+    if (run) {
+        json = coord_run_to_json(run, 1, 0);
+        json_object_set_new(json, "version", json_integer(run->version));
+    }
+    pthread_mutex_unlock(&server->lock);
+    if (json) {
+        s_reply(resp, 200, json);
+        return;
+    }
+    int rc = s_run_from_etcd(&json, server, id);
+    s_note_etcd(api, rc);
+    if (rc < 0)
+        s_fail_rc(resp, rc);
+    else
+        s_reply(resp, 200, json);
+}
+
+static int s_by_id_desc(const void *a, const void *b)
+{
+    const char *x = json_string_value(json_object_get(*(json_t *const *)a, "id")) ?: "";
+    const char *y = json_string_value(json_object_get(*(json_t *const *)b, "id")) ?: "";
+    return strcmp(y, x);
+}
+
+/* GET /v1/runs?tool=T&status=S&limit=N: newest first. */
+static void s_run_list(coord_api_t *api, struct MHD_Connection *conn, s_resp_t *resp)
+{
+    coord_server_t *server = api->server;
+    const char *tool = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "tool");
+    const char *status = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "status");
+    const char *lim = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "limit");
+    long limit = lim ? strtol(lim, NULL, 10) : 50;
+    if (limit < 1 || limit > 10000)
+        limit = 50;
+    if (tool && mao_name_check("tool", tool) < 0) {
+        s_fail_rc(resp, MAO_EINVAL);
+        return;
+    }
+    json_t *seen = json_object(); /* id -> run json */
+    char prefix[128];
+    snprintf(prefix, sizeof prefix, "runs/%s%s", tool ? tool : "", tool ? "/" : "");
+    mao_etcd_kvs_t kvs;
+    int rc = mao_etcd_list(server->etcd, prefix, 0, 0, &kvs);
+    s_note_etcd(api, rc);
+    if (rc < 0) {
+        json_decref(seen);
+        s_fail_rc(resp, rc);
+        return;
+    }
+    for (size_t i = 0; i < kvs.count; i++) {
+        json_t *r = json_loadb(kvs.items[i].value, kvs.items[i].value_len, 0, NULL);
+        const char *id = json_string_value(json_object_get(r, "id"));
+        if (id)
+            json_object_set_new(seen, id, r);
+        else
+            json_decref(r);
+    }
+    mao_etcd_kvs_free(&kvs);
+    pthread_mutex_lock(&server->lock);
+    for (coord_run_t *run = zhashx_first(server->runs); run; run = zhashx_next(server->runs))
+        if (!tool || strcmp(run->tool, tool) == 0)
+            json_object_set_new(seen, run->id, coord_run_to_json(run, 0, 0));
+    pthread_mutex_unlock(&server->lock);
+    size_t n = json_object_size(seen), k = 0;
+    json_t **all = calloc(n ? n : 1, sizeof *all);
+    const char *key;
+    json_t *value;
+    json_object_foreach(seen, key, value) {
+        const char *st = json_string_value(json_object_get(value, "status"));
+        if (!status || (st && strcmp(st, status) == 0))
+            all[k++] = value;
+    }
+    qsort(all, k, sizeof *all, s_by_id_desc);
+    json_t *list = json_array();
+    for (size_t i = 0; i < k && (long)i < limit; i++) {
+        json_object_del(all[i], "log_tail");
+        json_array_append(list, all[i]);
+    }
+    free(all);
+    json_decref(seen);
+    s_reply(resp, 200, list);
+}
+
+/* Queues a run of tool `name`; waits for its end when asked.  Returns the
+ * run's JSON (new reference) and sets the status, or NULL after a failure
+ * reply. */
+static json_t *s_start_run(coord_api_t *api, const char *name, const char *site, long wait,
+                           const char *trigger, s_resp_t *resp)
+{
+    coord_server_t *server = api->server;
+    json_t *tool = NULL;
+    char id[MAO_ID_LEN + 1];
+    if (site && *site && mao_name_check("site", site) < 0) {
+        s_fail_rc(resp, MAO_EINVAL);
+        return NULL;
+    }
+    int rc = coord_registry_get(&tool, server->registry, COORD_TOOLS, name);
+    s_note_etcd(api, rc);
+    if (rc == MAO_EMALFORMED) {
+        s_fail(resp, 500, "damaged_record", mao_error_last());
+        return NULL;
+    }
+    if (rc < 0) {
+        s_fail_rc(resp, rc);
+        return NULL;
+    }
+    rc = coord_dispatch_submit(server, tool, site, trigger, id);
+    json_decref(tool);
+    if (rc < 0) {
+        s_fail_rc(resp, rc);
+        return NULL;
+    }
+    pthread_mutex_lock(&server->lock);
+    coord_run_t *run = wait > 0 ? s_wait_run(server, id, 0, mao_now_ms() + wait * 1000, 1)
+                                : coord_dispatch_find(server, id);
+    json_t *json = run ? coord_run_to_json(run, 1, 0) : NULL;
+    if (run)
+        json_object_set_new(json, "version", json_integer(run->version));
+    int done = run && coord_run_terminal(run);
+    pthread_mutex_unlock(&server->lock);
+    if (!json) {
+        rc = s_run_from_etcd(&json, server, id);
+        if (rc < 0) {
+            s_fail_rc(resp, rc);
+            return NULL;
+        }
+        done = 1;
+    }
+    resp->status = wait > 0 ? (done ? 200 : 202) : 201;
+    snprintf(resp->location, sizeof resp->location, "/v1/runs/%s", id);
+    return json;
+}
+
+/* POST /v1/tools/{name}/runs {"site": S, "wait": seconds}. */
+static void s_tool_runs(coord_api_t *api, struct MHD_Connection *conn, const char *method,
+                        const char *name, s_req_t *req, s_resp_t *resp)
+{
+    if (strcmp(method, "POST") != 0) {
+        s_method_not_allowed(resp, "POST");
+        return;
+    }
+    json_t *body = NULL;
+    if (req->body && req->len > 0 && !(body = s_body_object(req, resp)))
+        return;
+    const char *site = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "site");
+    if (!site && body)
+        site = json_string_value(json_object_get(body, "site"));
+    long wait = s_seconds(conn, body, "wait", 24 * 3600);
+    json_t *run = s_start_run(api, name, site, wait, "manual", resp);
+    if (run) {
+        unsigned status = resp->status;
+        s_reply(resp, status, run);
+    }
+    json_decref(body);
+}
+
+static void s_workers(coord_api_t *api, s_resp_t *resp)
+{
+    pthread_mutex_lock(&api->server->lock);
+    json_t *list = coord_dispatch_workers_json(api->server);
+    pthread_mutex_unlock(&api->server->lock);
+    s_reply(resp, 200, list);
+}
+
+static void s_info(coord_api_t *api, s_resp_t *resp)
+{
+    s_reply(resp, 200, json_pack("{s:s, s:s, s:s}", "version", MAO_VERSION, "events",
+                                 api->server->events_endpoint, "workers",
+                                 api->server->workers_endpoint));
+}
+
+/* Prometheus text format. */
+static void s_metrics(coord_api_t *api, s_resp_t *resp)
+{
+    coord_server_t *server = api->server;
+    static const double bounds[COORD_DURATION_BUCKETS] = {0.5, 1,   2.5, 5,   10,   30,
+                                                          60,  120, 300, 600, 1800, 3600};
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&buf, &len);
+    if (!out) {
+        s_fail(resp, 500, "internal", "out of memory");
+        return;
+    }
+    pthread_mutex_lock(&server->lock);
+    coord_metrics_t m = server->metrics;
+    long up = 0, down = 0, queued = 0, running = 0;
+    for (coord_worker_t *w = zhashx_first(server->workers); w; w = zhashx_next(server->workers))
+        w->up ? up++ : down++;
+    for (coord_run_t *r = zhashx_first(server->runs); r; r = zhashx_next(server->runs)) {
+        if (r->status == COORD_RUN_QUEUED)
+            queued++;
+        else if (r->status == COORD_RUN_RUNNING)
+            running++;
+    }
+    pthread_mutex_unlock(&server->lock);
+    fprintf(out, "# HELP mao_runs_total Runs by final status (queued: runs made).\n"
+                 "# TYPE mao_runs_total counter\n");
+    for (int s = 0; s < 5; s++)
+        fprintf(out, "mao_runs_total{status=\"%s\"} %llu\n",
+                coord_run_status_name((coord_run_status_t)s), (unsigned long long)m.runs_total[s]);
+    fprintf(out, "# HELP mao_runs Runs now waiting or running.\n# TYPE mao_runs gauge\n"
+                 "mao_runs{status=\"queued\"} %ld\nmao_runs{status=\"running\"} %ld\n",
+            queued, running);
+    fprintf(out, "# HELP mao_run_duration_seconds How long finished runs ran.\n"
+                 "# TYPE mao_run_duration_seconds histogram\n");
+    for (int i = 0; i < COORD_DURATION_BUCKETS; i++)
+        fprintf(out, "mao_run_duration_seconds_bucket{le=\"%g\"} %llu\n", bounds[i],
+                (unsigned long long)m.duration_buckets[i]);
+    fprintf(out, "mao_run_duration_seconds_bucket{le=\"+Inf\"} %llu\n"
+                 "mao_run_duration_seconds_sum %.3f\nmao_run_duration_seconds_count %llu\n",
+            (unsigned long long)m.duration_count, m.duration_sum,
+            (unsigned long long)m.duration_count);
+    fprintf(out, "# HELP mao_spikes_total Spikes detected.\n# TYPE mao_spikes_total counter\n"
+                 "mao_spikes_total %llu\n", (unsigned long long)m.spikes_total);
+    fprintf(out, "# HELP mao_workers Workers known, by state.\n# TYPE mao_workers gauge\n"
+                 "mao_workers{state=\"up\"} %ld\nmao_workers{state=\"down\"} %ld\n", up, down);
+    fprintf(out, "# HELP mao_runs_requeued_total Runs put back in the queue after their "
+                 "worker was lost.\n# TYPE mao_runs_requeued_total counter\n"
+                 "mao_runs_requeued_total %llu\n", (unsigned long long)m.requeued_total);
+    fprintf(out, "# HELP mao_messages_dropped_total Malformed or unexpected worker messages.\n"
+                 "# TYPE mao_messages_dropped_total counter\nmao_messages_dropped_total %llu\n",
+            (unsigned long long)m.messages_dropped);
+    fprintf(out, "# HELP mao_store_pending Writes waiting for etcd.\n# TYPE mao_store_pending "
+                 "gauge\nmao_store_pending %zu\n", coord_store_pending(server->store));
+    fprintf(out, "# HELP mao_notifications_pending Deliveries waiting (webhook, mail).\n"
+                 "# TYPE mao_notifications_pending gauge\nmao_notifications_pending %zu\n",
+            coord_notify_pending(server->notify));
+    fprintf(out, "# HELP mao_etcd_up 1 while etcd answers.\n# TYPE mao_etcd_up gauge\n"
+                 "mao_etcd_up %d\n", atomic_load(&server->etcd_up) &&
+                                        coord_store_healthy(server->store));
+    fclose(out);
+    json_decref(resp->json);
+    resp->json = NULL;
+    resp->status = 200;
+    resp->text = buf;
 }
 
 /* ---- the original orchestrator's endpoints ------------------------------------------ */
@@ -315,6 +657,65 @@ cleanup:
     json_decref(body);
 }
 
+
+/* POST /run {"name", "cron": false}: runs the tool now, waits, and answers the
+ * original's report: tool, datadir, message, scheduler_output.exec_result. */
+static void s_legacy_run(coord_api_t *api, s_req_t *req, s_resp_t *resp)
+{
+    json_t *body = s_body_object(req, resp);
+    if (!body)
+        return;
+    const char *name = json_string_value(json_object_get(body, "name"));
+    if (!name) {
+        s_fail(resp, 400, "bad_request", "missing field \"name\"");
+        json_decref(body);
+        return;
+    }
+    if (json_is_true(json_object_get(body, "cron"))) {
+        s_fail(resp, 501, "not_implemented",
+               "scheduling through POST /run is not available in this version; run the tool "
+               "now with \"cron\": false");
+        json_decref(body);
+        return;
+    }
+    json_t *run = s_start_run(api, name, NULL, 24 * 3600, "legacy", resp);
+    if (!run) {
+        json_decref(body);
+        return;
+    }
+    const char *status = json_string_value(json_object_get(run, "status"));
+    json_t *report = json_object_get(run, "report");
+    json_t *datadir = json_object_get(run, "datadir");
+    if (!status || strcmp(status, "succeeded") != 0) {
+        char msg[1200];
+        snprintf(msg, sizeof msg, "run %s of %s %s: %s",
+                 json_string_value(json_object_get(run, "id")), name, status ? status : "?",
+                 json_string_value(json_object_get(run, "reason")) ?: "no reason given");
+        s_fail(resp, 502, "run_failed", msg);
+        json_decref(run);
+        json_decref(body);
+        return;
+    }
+    json_t *exec = json_object();
+    static const char *keep[] = {"datapath", "snapshots", "spike", "rolling_avg",
+                                 "control_metric", "diff", "gain", "error", NULL};
+    for (size_t i = 0; keep[i]; i++) {
+        json_t *v = json_object_get(report, keep[i]);
+        if (v)
+            json_object_set(exec, keep[i], v);
+    }
+    const char *verdict = json_string_value(json_object_get(run, "verdict")) ?: "no report";
+    char msg[600];
+    snprintf(msg, sizeof msg, "Tool %s ran at site %s: %s", name,
+             json_string_value(json_object_get(run, "site")) ?: "?", verdict);
+    s_reply(resp, 200, json_pack("{s:s, s:O, s:s, s:{s:o}}", "tool", name, "datadir",
+                                 datadir ? datadir : json_null(), "message", msg,
+                                 "scheduler_output", "exec_result", exec));
+    resp->location[0] = '\0';
+    json_decref(run);
+    json_decref(body); /* `name` points into it */
+}
+
 /* ---- routing ---------------------------------------------------------------- */
 
 static void s_healthz(coord_api_t *api, s_resp_t *resp)
@@ -361,6 +762,33 @@ static void s_route(coord_api_t *api, struct MHD_Connection *conn, const char *m
         s_registry(api, conn, method, COORD_TOOLS, rest, req, resp);
     } else if (s_prefix(url, "/v1/datasets", &rest)) {
         s_registry(api, conn, method, COORD_DATASETS, rest, req, resp);
+    } else if (s_prefix(url, "/v1/runs", &rest)) {
+        if (!get)
+            s_method_not_allowed(resp, "GET");
+        else if (*rest == '\0' || strcmp(rest, "/") == 0)
+            s_run_list(api, conn, resp);
+        else
+            s_run_get(api, conn, rest + 1, resp);
+    } else if (strcmp(url, "/v1/workers") == 0) {
+        if (get)
+            s_workers(api, resp);
+        else
+            s_method_not_allowed(resp, "GET");
+    } else if (strcmp(url, "/v1/info") == 0) {
+        if (get)
+            s_info(api, resp);
+        else
+            s_method_not_allowed(resp, "GET");
+    } else if (strcmp(url, "/metrics") == 0) {
+        if (get)
+            s_metrics(api, resp);
+        else
+            s_method_not_allowed(resp, "GET");
+    } else if (strcmp(url, "/run") == 0) {
+        if (post)
+            s_legacy_run(api, req, resp);
+        else
+            s_method_not_allowed(resp, "POST");
     } else if (strcmp(url, "/regtools") == 0) {
         if (get)
             s_legacy_list(api, resp, COORD_TOOLS);
@@ -397,7 +825,12 @@ static enum MHD_Result s_send(struct MHD_Connection *conn, s_resp_t *resp)
 {
     char *text = NULL;
     size_t len = 0;
-    if (resp->json) {
+    int plain = resp->text != NULL;
+    if (plain) {
+        text = resp->text;
+        resp->text = NULL;
+        len = strlen(text);
+    } else if (resp->json) {
         text = json_dumps(resp->json, JSON_COMPACT | JSON_ENCODE_ANY);
         if (text) {
             len = strlen(text);
@@ -417,7 +850,9 @@ static enum MHD_Result s_send(struct MHD_Connection *conn, s_resp_t *resp)
         return MHD_NO;
     }
     if (text)
-        MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+        MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
+                                plain ? "text/plain; version=0.0.4; charset=utf-8"
+                                      : "application/json");
     if (resp->allow)
         MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, resp->allow);
     if (resp->location[0])
@@ -464,11 +899,12 @@ static enum MHD_Result s_on_request(void *cls, struct MHD_Connection *conn, cons
     s_resp_t resp = {.status = 500};
     mao_error_clear();
     s_route(api, conn, method, url, req, &resp);
-    if (!resp.json && resp.status >= 400)
+    if (!resp.json && !resp.text && resp.status >= 400)
         s_fail(&resp, 500, "internal", "out of memory");
     mao_log_debug("api", "request method=%s path=%s status=%u", method, url, resp.status);
     enum MHD_Result ret = s_send(conn, &resp);
     json_decref(resp.json);
+    free(resp.text);
     return ret;
 }
 

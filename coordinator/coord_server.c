@@ -1,41 +1,93 @@
 /*
- * coord_server: start-up, the reactor, the periodic timer, shutdown.
+ * coord_server: start-up, the reactor, shutdown.
  */
 #include "coord_server.h"
 #include "coord_api.h"
+#include "coord_dispatch.h"
+#include "coord_notify.h"
 #include "coord_registry.h"
+#include "coord_store.h"
 #include "mao_error.h"
 #include "mao_log.h"
 
-#include <signal.h>
+#include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
-/*
- * The coordinator's periodic timer, once a second.  Duties:
- *  - notice etcd going away and coming back, and say so once in the log.
- */
-static int s_cron(zloop_t *loop, int timer_id, void *arg)
+void coord_server_wake(coord_server_t *self)
 {
-    coord_server_t *self = arg;
-    int up = mao_etcd_ping(self->etcd) == 0;
-    atomic_store(&self->etcd_up, up);
-    if (up != self->etcd_logged) {
-        if (up)
-            mao_log_info("etcd", "reachable endpoint=%s", mao_etcd_endpoint(self->etcd));
-        else
-            mao_log_warn("etcd", "unreachable detail=\"%s\"", mao_error_last());
-        self->etcd_logged = up;
+    uint64_t one = 1;
+    if (write(self->wake_fd, &one, sizeof one) < 0 && errno != EAGAIN)
+        mao_log_warn("coordinator", "wake.failed error=\"%s\"", strerror(errno));
+}
+
+static void s_free_run(void **item)
+{
+    coord_run_destroy((coord_run_t **)item);
+}
+
+static void s_free_worker(void **item)
+{
+    coord_worker_t *w = *item;
+    if (w) {
+        json_decref(w->labels);
+        free(w);
     }
+    *item = NULL;
+}
+
+static int s_settings(coord_server_t *self, mao_cfg_t *cfg)
+{
+    int rc;
+    const char *importdir = mao_cfg_get(cfg, "WORKING_ENVIRONMENT", "importdir");
+    if (!*importdir || strlen(importdir) >= sizeof self->importdir) {
+        mao_error_set("[WORKING_ENVIRONMENT] importdir must be a folder path");
+        return MAO_EINVAL;
+    }
+    snprintf(self->importdir, sizeof self->importdir, "%s", importdir);
+    snprintf(self->workers_endpoint, sizeof self->workers_endpoint, "%s",
+             mao_cfg_get(cfg, "COORDINATOR", "workers"));
+    snprintf(self->events_endpoint, sizeof self->events_endpoint, "%s",
+             mao_cfg_get(cfg, "COORDINATOR", "events"));
+    if ((rc = mao_cfg_get_bool(cfg, "WORKING_ENVIRONMENT", "allow_local_repos",
+                               &self->allow_local)) < 0 ||
+        (rc = mao_cfg_get_long(cfg, "COORDINATOR", "heartbeat_ms", 50, 60000,
+                               &self->heartbeat_ms)) < 0 ||
+        (rc = mao_cfg_get_long(cfg, "COORDINATOR", "liveness_ms", 200, 600000,
+                               &self->liveness_ms)) < 0 ||
+        (rc = mao_cfg_get_long(cfg, "COORDINATOR", "dispatch_timeout_ms", 100, 600000,
+                               &self->dispatch_timeout_ms)) < 0 ||
+        (rc = mao_cfg_get_long(cfg, "COORDINATOR", "keep_finished", 10, 1000000,
+                               &self->keep_finished)) < 0)
+        return rc;
     return 0;
+}
+
+static int s_open_etcd(coord_server_t *self, mao_cfg_t *cfg)
+{
+    char endpoints[2048];
+    long timeout_ms;
+    int rc;
+    if ((rc = mao_cfg_get_long(cfg, "ETCD", "timeout_ms", 100, 600000, &timeout_ms)) < 0 ||
+        (rc = mao_etcd_endpoints_from(endpoints, sizeof endpoints,
+                                      mao_cfg_get(cfg, "ETCD", "endpoints"),
+                                      mao_cfg_get(cfg, "ETCD", "host"),
+                                      mao_cfg_get(cfg, "ETCD", "port"))) < 0)
+        return rc;
+    mao_etcd_opts_t eopts = {.endpoints = endpoints,
+                             .prefix = mao_cfg_get(cfg, "ETCD", "prefix"),
+                             .timeout_ms = timeout_ms};
+    return mao_etcd_open(&self->etcd, &eopts);
 }
 
 int coord_server_open(coord_server_t **out, mao_cfg_t *cfg)
 {
     int rc;
-    char endpoints[2048];
-    long timeout_ms;
+    long history;
     coord_server_t *self = calloc(1, sizeof *self);
     if (!self) {
         mao_cfg_destroy(&cfg);
@@ -43,43 +95,51 @@ int coord_server_open(coord_server_t **out, mao_cfg_t *cfg)
     }
     self->cfg = cfg;
     self->etcd_logged = -1;
+    self->wake_fd = -1;
+    atomic_init(&self->etcd_up, 1);
     pthread_mutex_init(&self->retrieve_lock, NULL);
+    pthread_mutex_init(&self->lock, NULL);
+    pthread_cond_init(&self->changed, NULL);
 
-    const char *importdir = mao_cfg_get(cfg, "WORKING_ENVIRONMENT", "importdir");
-    if (!*importdir || strlen(importdir) >= sizeof self->importdir) {
-        mao_error_set("[WORKING_ENVIRONMENT] importdir must be a folder path");
-        rc = MAO_EINVAL;
+    if ((rc = s_settings(self, cfg)) < 0 || (rc = s_open_etcd(self, cfg)) < 0 ||
+        (rc = mao_cfg_get_long(cfg, "COORDINATOR", "history", 1, 1000000, &history)) < 0)
         goto cleanup;
-    }
-    snprintf(self->importdir, sizeof self->importdir, "%s", importdir);
-    if ((rc = mao_cfg_get_bool(cfg, "WORKING_ENVIRONMENT", "allow_local_repos",
-                               &self->allow_local)) < 0 ||
-        (rc = mao_cfg_get_long(cfg, "ETCD", "timeout_ms", 100, 600000, &timeout_ms)) < 0)
-        goto cleanup;
-    if ((rc = mao_etcd_endpoints_from(endpoints, sizeof endpoints,
-                                      mao_cfg_get(cfg, "ETCD", "endpoints"),
-                                      mao_cfg_get(cfg, "ETCD", "host"),
-                                      mao_cfg_get(cfg, "ETCD", "port"))) < 0)
-        goto cleanup;
-    mao_etcd_opts_t eopts = {.endpoints = endpoints,
-                             .prefix = mao_cfg_get(cfg, "ETCD", "prefix"),
-                             .timeout_ms = timeout_ms};
-    if ((rc = mao_etcd_open(&self->etcd, &eopts)) < 0)
-        goto cleanup;
-    if (!(self->registry = coord_registry_new(self->etcd))) {
+    self->runs = zhashx_new();
+    self->queue = zlistx_new();
+    self->finished = zlistx_new();
+    self->workers = zhashx_new();
+    self->last_site = zhashx_new();
+    self->registry = coord_registry_new(self->etcd);
+    self->loop = zloop_new();
+    self->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (!self->runs || !self->queue || !self->finished || !self->workers || !self->last_site ||
+        !self->registry || !self->loop || self->wake_fd < 0) {
         rc = MAO_ENOMEM;
         goto cleanup;
     }
-    if (!(self->loop = zloop_new())) {
-        rc = MAO_ENOMEM;
+    zhashx_set_destructor(self->runs, s_free_run);
+    zhashx_set_destructor(self->workers, s_free_worker);
+    zhashx_set_destructor(self->last_site, (zhashx_destructor_fn *)zstr_free);
+    zhashx_set_duplicator(self->last_site, (zhashx_duplicator_fn *)strdup);
+    zlistx_set_destructor(self->finished, (zlistx_destructor_fn *)zstr_free);
+
+    coord_notify_opts_t nopts = {.webhook = mao_cfg_get(cfg, "NOTIFY", "webhook"),
+                                 .smtp_url = mao_cfg_get(cfg, "NOTIFY", "smtp_url"),
+                                 .mail_from = mao_cfg_get(cfg, "NOTIFY", "mail_from"),
+                                 .mail_to = mao_cfg_get(cfg, "NOTIFY", "mail_to")};
+    if ((rc = coord_store_new(&self->store, self->etcd, self->wake_fd, history)) < 0 ||
+        (rc = coord_notify_new(&self->notify, &nopts)) < 0)
         goto cleanup;
-    }
-    zloop_timer(self->loop, 1000, 0, s_cron, self);
+    if ((rc = coord_dispatch_bind(self)) < 0)
+        goto cleanup;
+    coord_dispatch_load_queue(self);
+    zloop_timer(self->loop, 100, 0, coord_dispatch_cron, self);
     const char *api = mao_cfg_get(cfg, "COORDINATOR", "api");
     if ((rc = coord_api_start(&self->api, self, api)) < 0)
         goto cleanup;
-    mao_log_info("coordinator", "started version=%s api=%s etcd=%s prefix=%s", MAO_VERSION, api,
-                 endpoints, mao_etcd_prefix(self->etcd));
+    mao_log_info("coordinator", "started version=%s api=%s workers=%s events=%s etcd=%s prefix=%s",
+                 MAO_VERSION, api, self->workers_endpoint, self->events_endpoint,
+                 mao_etcd_endpoint(self->etcd), mao_etcd_prefix(self->etcd));
     *out = self;
     return 0;
 cleanup:
@@ -89,8 +149,7 @@ cleanup:
 
 int coord_server_run(coord_server_t *self)
 {
-    s_cron(self->loop, 0, self);
-    zloop_start(self->loop); /* returns on SIGINT / SIGTERM (zsys's handler sets the flag) */
+    zloop_start(self->loop); /* returns on SIGINT / SIGTERM */
     mao_log_info("coordinator", "stopping");
     return 0;
 }
@@ -100,12 +159,31 @@ void coord_server_destroy(coord_server_t **self_p)
     if (!self_p || !*self_p)
         return;
     coord_server_t *self = *self_p;
+    /* API threads first (they wait on runs), then the writers, then the state. */
+    if (self->api) {
+        pthread_mutex_lock(&self->lock);
+        pthread_cond_broadcast(&self->changed);
+        pthread_mutex_unlock(&self->lock);
+    }
     coord_api_stop(&self->api);
+    coord_store_destroy(&self->store, 3000);
+    coord_notify_destroy(&self->notify);
+    zsock_destroy(&self->router);
+    zsock_destroy(&self->pub);
     zloop_destroy(&self->loop);
+    zlistx_destroy(&self->queue);
+    zlistx_destroy(&self->finished);
+    zhashx_destroy(&self->runs);
+    zhashx_destroy(&self->workers);
+    zhashx_destroy(&self->last_site);
     coord_registry_destroy(&self->registry);
     mao_etcd_destroy(&self->etcd);
     mao_cfg_destroy(&self->cfg);
+    if (self->wake_fd >= 0)
+        close(self->wake_fd);
     pthread_mutex_destroy(&self->retrieve_lock);
+    pthread_mutex_destroy(&self->lock);
+    pthread_cond_destroy(&self->changed);
     free(self);
     *self_p = NULL;
 }

@@ -12,13 +12,14 @@
 static const char *s_help_tool =
     "Usage: maoctl tool <verb> [options]\n"
     "\n"
-    "List, register and remove tools (Docker images that collect data).\n"
+    "List, register, remove and run tools (Docker images that collect data).\n"
     "\n"
     "Verbs:\n"
     "  get [NAME]        list the registered tools, or show one\n"
     "  add NAME AUTHOR IMAGE DATA_REPO CODE_REPO ARTEFACT\n"
     "                    register a tool\n"
     "  remove NAME       remove a tool from the registry\n"
+    "  run NAME          run the tool now at a site and show the spike report\n"
     "\n"
     "Run 'maoctl tool <verb> --help' for a verb's options.\n";
 
@@ -296,5 +297,7 @@ int cmd_tool(ctl_t *ctl, int argc, char **argv)
         return s_add(ctl, argc - 1, argv + 1);
     if (strcmp(verb, "remove") == 0 || strcmp(verb, "rm") == 0)
         return s_remove(ctl, argc - 1, argv + 1);
+    if (strcmp(verb, "run") == 0)
+        return ctl_tool_run(ctl, argc - 1, argv + 1);
     return ctl_usage_error(s_help_tool, "unknown verb 'tool %s'", verb);
 }

@@ -84,5 +84,11 @@ void ctl_print_safe(FILE *out, const char *text);
 int cmd_tool(ctl_t *ctl, int argc, char **argv);
 int cmd_dataset(ctl_t *ctl, int argc, char **argv);
 int cmd_spike(ctl_t *ctl, int argc, char **argv);
+int cmd_run(ctl_t *ctl, int argc, char **argv);
+int cmd_worker(ctl_t *ctl, int argc, char **argv);
+int cmd_watch(ctl_t *ctl, int argc, char **argv);
+
+/* maoctl tool run (in cmd_run.c). */
+int ctl_tool_run(ctl_t *ctl, int argc, char **argv);
 
 #endif

@@ -16,8 +16,11 @@ static const char *s_help =
     "The command line of mao, the orchestrator of periodic research experiments.\n"
     "\n"
     "Commands:\n"
-    "  tool       list, register, remove tools\n"
+    "  tool       list, register, remove and run tools\n"
     "  dataset    list, register, remove, clone datasets\n"
+    "  run        show runs: get, list, logs\n"
+    "  worker     list the workers and their state\n"
+    "  watch      print events as they happen\n"
     "  spike DIR  run the spike detector on a folder of control files, here\n"
     "\n"
     "Global options (anywhere on the line):\n"
@@ -58,6 +61,12 @@ int main(int argc, char **argv)
         rc = cmd_dataset(&ctl, argc - i, argv + i);
     else if (strcmp(cmd, "spike") == 0)
         rc = cmd_spike(&ctl, argc - i, argv + i);
+    else if (strcmp(cmd, "run") == 0)
+        rc = cmd_run(&ctl, argc - i, argv + i);
+    else if (strcmp(cmd, "worker") == 0)
+        rc = cmd_worker(&ctl, argc - i, argv + i);
+    else if (strcmp(cmd, "watch") == 0)
+        rc = cmd_watch(&ctl, argc - i, argv + i);
     else if (strcmp(cmd, "help") == 0) {
         fputs(s_help, stdout);
         rc = CTL_OK;

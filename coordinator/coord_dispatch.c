@@ -1,0 +1,774 @@
+/*
+ * coord_dispatch: the reactor's side of runs and workers.
+ *
+ * Lock discipline: every handler takes the server's lock for its whole body
+ * and sends on the sockets while holding it (sends never block: they are
+ * non-blocking, and a dropped frame is sent again by the protocol's retries).
+ */
+#include "coord_dispatch.h"
+#include "coord_notify.h"
+#include "coord_store.h"
+#include "mao_error.h"
+#include "mao_log.h"
+#include "mao_msg.h"
+#include "mao_name.h"
+#include "mao_tool.h"
+
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static const double s_buckets[COORD_DURATION_BUCKETS] = {0.5, 1,   2.5, 5,   10,   30,
+                                                         60,  120, 300, 600, 1800, 3600};
+
+/* ---- sending ---------------------------------------------------------------------- */
+
+static void s_send(coord_server_t *self, const char *worker, json_t *msg)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    if (mao_msg_encode(msg, &buf, &len) < 0) {
+        mao_log_error("dispatch", "encode.failed detail=\"%s\"", mao_error_last());
+        return;
+    }
+    zmsg_t *out = zmsg_new();
+    zmsg_addstr(out, worker);
+    zmsg_addmem(out, buf, len);
+    free(buf);
+    if (zmsg_send(&out, self->router) < 0) {
+        /* ROUTER_MANDATORY: the worker is not connected.  Liveness deals with it. */
+        mao_log_debug("dispatch", "send.failed worker=%s error=\"%s\"", worker,
+                      zmq_strerror(zmq_errno()));
+        zmsg_destroy(&out);
+    }
+}
+
+static void s_send_simple(coord_server_t *self, const char *worker, const char *type,
+                          const char *run, const char *reason)
+{
+    json_t *msg = mao_msg_new(type);
+    if (run)
+        json_object_set_new(msg, "run", json_string(run));
+    if (reason)
+        json_object_set_new(msg, "reason", json_string(reason));
+    s_send(self, worker, msg);
+    json_decref(msg);
+}
+
+/* Publishes an event: a topic frame, then a msgpack map. */
+static void s_publish(coord_server_t *self, const char *topic, json_t *event)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    char when[40];
+    mao_time_iso(when, sizeof when, mao_now_ms());
+    json_object_set_new(event, "v", json_integer(MAO_MSG_VERSION));
+    json_object_set_new(event, "type", json_string(topic));
+    json_object_set_new(event, "time", json_string(when));
+    if (mao_msg_encode(event, &buf, &len) == 0) {
+        zmsg_t *out = zmsg_new();
+        zmsg_addstr(out, topic);
+        zmsg_addmem(out, buf, len);
+        zmsg_send(&out, self->pub);
+        zmsg_destroy(&out);
+        free(buf);
+    }
+    json_decref(event);
+}
+
+static json_t *s_run_event(const coord_run_t *run)
+{
+    json_t *e = json_pack("{s:s, s:s, s:s, s:i}", "run", run->id, "tool", run->tool, "status",
+                          coord_run_status_name(run->status), "attempt", (json_int_t)run->attempt);
+    if (run->site[0])
+        json_object_set_new(e, "site", json_string(run->site));
+    if (run->worker[0])
+        json_object_set_new(e, "worker", json_string(run->worker));
+    return e;
+}
+
+/* ---- run bookkeeping (lock held) ------------------------------------------------------ */
+
+static void s_key(char *out, size_t size, const coord_run_t *run, int finished)
+{
+    if (finished)
+        snprintf(out, size, "runs/%s/%s", run->tool, run->id);
+    else
+        snprintf(out, size, "queue/%s", run->id);
+}
+
+/* A run changed: tell waiters, write it behind. */
+static void s_changed(coord_server_t *self, coord_run_t *run)
+{
+    run->version++;
+    pthread_cond_broadcast(&self->changed);
+    char key[160], queue_key[64];
+    if (coord_run_terminal(run)) {
+        s_key(key, sizeof key, run, 1);
+        s_key(queue_key, sizeof queue_key, run, 0);
+        json_t *record = coord_run_to_json(run, 1, 0);
+        coord_store_put(self->store, key, record, queue_key, run->id, run->tool);
+        json_decref(record);
+    } else {
+        s_key(key, sizeof key, run, 0);
+        json_t *record = coord_run_to_json(run, 0, 1);
+        coord_store_put(self->store, key, record, NULL, NULL, NULL);
+        json_decref(record);
+    }
+}
+
+static coord_worker_t *s_worker(coord_server_t *self, const char *id)
+{
+    return zhashx_lookup(self->workers, id);
+}
+
+/* Takes a run off its worker (it goes back to the queue or ends). */
+static void s_unassign(coord_server_t *self, coord_run_t *run)
+{
+    if (run->worker[0]) {
+        coord_worker_t *w = s_worker(self, run->worker);
+        if (w && w->in_flight > 0)
+            w->in_flight--;
+    }
+    run->worker[0] = '\0';
+    run->site[0] = '\0';
+    run->dispatched_ms = 0;
+    run->started_ms = 0;
+}
+
+/* Back in the queue, in front: it has waited longest. */
+static void s_requeue(coord_server_t *self, coord_run_t *run, const char *status,
+                      const char *reason)
+{
+    if (run->worker[0]) {
+        json_t *a = json_pack("{s:i, s:s, s:s, s:s, s:s}", "attempt", (json_int_t)run->attempt,
+                              "worker", run->worker, "site", run->site, "status", status,
+                              "reason", reason);
+        json_array_append_new(run->attempts, a);
+    }
+    /* It was given to a worker, which may have started it: a new attempt. */
+    int assigned = run->worker[0] != '\0';
+    s_unassign(self, run);
+    if (assigned)
+        run->attempt++;
+    run->status = COORD_RUN_QUEUED;
+    zlistx_add_start(self->queue, run);
+    self->metrics.requeued_total++;
+    mao_log_info("dispatch", "run.requeued run=%s tool=%s attempt=%ld reason=\"%s\"", run->id,
+                 run->tool, run->attempt, reason);
+    s_changed(self, run);
+}
+
+static void s_remember_finished(coord_server_t *self, coord_run_t *run)
+{
+    zlistx_add_end(self->finished, strdup(run->id));
+    /* Forget the oldest finished runs that are safely in etcd. */
+    while ((long)zlistx_size(self->finished) > self->keep_finished) {
+        char *old = zlistx_first(self->finished);
+        coord_run_t *r = zhashx_lookup(self->runs, old);
+        if (r && !r->recorded)
+            break;
+        zlistx_delete(self->finished, zlistx_cursor(self->finished));
+        if (r)
+            zhashx_delete(self->runs, old);
+        free(old);
+    }
+}
+
+/* A run ended (any reason): bookkeeping shared by results and coordinator verdicts. */
+static void s_finish(coord_server_t *self, coord_run_t *run, coord_run_status_t status)
+{
+    if (run->status == COORD_RUN_QUEUED) {
+        void *handle = zlistx_find(self->queue, run);
+        if (handle)
+            zlistx_delete(self->queue, handle);
+    }
+    coord_worker_t *w = run->worker[0] ? s_worker(self, run->worker) : NULL;
+    if (w && w->in_flight > 0)
+        w->in_flight--;
+    run->status = status;
+    run->finished_ms = mao_now_ms();
+    self->metrics.runs_total[status]++;
+    if (run->started_ms > 0) {
+        double d = (double)(run->finished_ms - run->started_ms) / 1000.0;
+        self->metrics.duration_count++;
+        self->metrics.duration_sum += d;
+        for (int i = 0; i < COORD_DURATION_BUCKETS; i++)
+            if (d <= s_buckets[i])
+                self->metrics.duration_buckets[i]++;
+    }
+    if (run->site[0])
+        zhashx_update(self->last_site, run->tool, run->site);
+    s_changed(self, run);
+    s_remember_finished(self, run);
+}
+
+/* ---- placement ------------------------------------------------------------------- */
+
+/* The worker for a run: at the wanted site if one is named; else preferably
+ * at the site that ran the tool last (its clone holds the tool's history);
+ * among candidates, the least loaded.  NULL when none has room. */
+static coord_worker_t *s_place(coord_server_t *self, coord_run_t *run, int64_t now)
+{
+    const char *prefer = run->want_site[0] ? NULL : zhashx_lookup(self->last_site, run->tool);
+    coord_worker_t *best = NULL;
+    double best_load = 0;
+    int best_preferred = 0;
+    for (coord_worker_t *w = zhashx_first(self->workers); w; w = zhashx_next(self->workers)) {
+        if (!w->up || w->in_flight >= w->capacity || now - w->refused_ms < 1000)
+            continue;
+        if (run->want_site[0] && strcmp(w->site, run->want_site) != 0)
+            continue;
+        int preferred = prefer && strcmp(w->site, prefer) == 0;
+        double load = (double)w->in_flight / (double)w->capacity;
+        if (!best || preferred > best_preferred ||
+            (preferred == best_preferred && load < best_load)) {
+            best = w;
+            best_load = load;
+            best_preferred = preferred;
+        }
+    }
+    return best;
+}
+
+static void s_dispatch(coord_server_t *self)
+{
+    int64_t now = mao_now_ms();
+    long room = 0;
+    for (coord_worker_t *w = zhashx_first(self->workers); w; w = zhashx_next(self->workers))
+        if (w->up && w->in_flight < w->capacity)
+            room += w->capacity - w->in_flight;
+    /* Deleting a node other than the cursor keeps zlistx's cursor valid, so
+     * the walk takes the next run before it takes a placed one out. */
+    coord_run_t *run = room > 0 ? zlistx_first(self->queue) : NULL;
+    while (run && room > 0) {
+        void *handle = zlistx_cursor(self->queue);
+        coord_run_t *next = zlistx_next(self->queue);
+        coord_worker_t *w = s_place(self, run, now);
+        if (w) {
+            zlistx_delete(self->queue, handle);
+            snprintf(run->worker, sizeof run->worker, "%s", w->id);
+            snprintf(run->site, sizeof run->site, "%s", w->site);
+            run->dispatched_ms = now;
+            w->in_flight++;
+            room--;
+            json_t *job = mao_msg_new("job");
+            json_object_set_new(job, "run", json_string(run->id));
+            json_object_set_new(job, "attempt", json_integer(run->attempt));
+            json_object_set(job, "tool", run->tool_record);
+            s_send(self, w->id, job);
+            json_decref(job);
+            mao_log_info("dispatch", "run.dispatched run=%s tool=%s worker=%s site=%s attempt=%ld",
+                         run->id, run->tool, w->id, w->site, run->attempt);
+            run->version++;
+            pthread_cond_broadcast(&self->changed);
+        }
+        run = next;
+    }
+}
+
+/* ---- messages from workers ---------------------------------------------------------- */
+
+static void s_on_hello(coord_server_t *self, const char *from, json_t *msg)
+{
+    int64_t now = mao_now_ms();
+    coord_worker_t *w = s_worker(self, from);
+    int was_up = w && w->up;
+    if (!w) {
+        w = calloc(1, sizeof *w);
+        if (!w)
+            return;
+        snprintf(w->id, sizeof w->id, "%s", from);
+        zhashx_insert(self->workers, from, w);
+    }
+    snprintf(w->site, sizeof w->site, "%s", json_string_value(json_object_get(msg, "site")));
+    w->capacity = (long)json_integer_value(json_object_get(msg, "capacity"));
+    if (w->capacity < 1)
+        w->capacity = 1;
+    json_decref(w->labels);
+    w->labels = json_incref(json_object_get(msg, "labels") ?: json_object());
+    snprintf(w->version, sizeof w->version, "%s",
+             json_string_value(json_object_get(msg, "version")) ?: "");
+    w->last_seen_ms = now;
+    if (!w->up) {
+        w->up = 1;
+        w->since_ms = now;
+    }
+    /* What the worker still runs or holds results for is real; any other run
+     * we thought it had is lost. */
+    json_t *running = json_object_get(msg, "running");
+    json_t *spooled = json_object_get(msg, "spooled");
+    zlistx_t *lost = zlistx_new();
+    w->in_flight = 0;
+    for (coord_run_t *run = zhashx_first(self->runs); run; run = zhashx_next(self->runs)) {
+        if (coord_run_terminal(run) || strcmp(run->worker, from) != 0)
+            continue;
+        int listed = 0;
+        size_t i;
+        json_t *id;
+        json_array_foreach(running, i, id) listed |= strcmp(json_string_value(id), run->id) == 0;
+        json_array_foreach(spooled, i, id) listed |= strcmp(json_string_value(id), run->id) == 0;
+        w->in_flight++;
+        if (!listed)
+            zlistx_add_end(lost, run);
+    }
+    for (coord_run_t *run = zlistx_first(lost); run; run = zlistx_next(lost))
+        s_requeue(self, run, "lost", "its worker restarted without it");
+    zlistx_destroy(&lost);
+    /* Runs it says it runs that we had not given it (we restarted, or gave
+     * them to another worker after it went silent). */
+    size_t i;
+    json_t *id;
+    json_array_foreach(running, i, id) {
+        coord_run_t *run = zhashx_lookup(self->runs, json_string_value(id));
+        if (!run || coord_run_terminal(run) || strcmp(run->worker, from) == 0)
+            continue;
+        if (!run->worker[0]) {
+            /* Ours, waiting in the queue: it runs there, so it runs. */
+            void *handle = zlistx_find(self->queue, run);
+            if (handle)
+                zlistx_delete(self->queue, handle);
+            snprintf(run->worker, sizeof run->worker, "%s", from);
+            snprintf(run->site, sizeof run->site, "%s", w->site);
+            run->status = COORD_RUN_RUNNING;
+            run->dispatched_ms = run->started_ms = now;
+            w->in_flight++;
+            s_changed(self, run);
+        } else {
+            s_send_simple(self, from, "cancel", run->id, "the run went to another worker");
+        }
+    }
+    s_send_simple(self, from, "heartbeat", NULL, NULL); /* welcome */
+    if (!was_up) {
+        mao_log_info("dispatch", "worker.up worker=%s site=%s capacity=%ld", w->id, w->site,
+                     w->capacity);
+        s_publish(self, "worker.up",
+                  json_pack("{s:s, s:s, s:i}", "worker", w->id, "site", w->site, "capacity",
+                            (json_int_t)w->capacity));
+    }
+    s_dispatch(self);
+}
+
+static void s_on_accepted(coord_server_t *self, const char *from, json_t *msg)
+{
+    const char *id = json_string_value(json_object_get(msg, "run"));
+    coord_run_t *run = zhashx_lookup(self->runs, id);
+    int ok = json_is_true(json_object_get(msg, "ok"));
+    if (!run || coord_run_terminal(run) || strcmp(run->worker, from) != 0) {
+        if (ok && (!run || !coord_run_terminal(run)))
+            s_send_simple(self, from, "cancel", id, "the run went to another worker");
+        return;
+    }
+    if (!ok) {
+        coord_worker_t *w = s_worker(self, from);
+        if (w)
+            w->refused_ms = mao_now_ms();
+        const char *why = json_string_value(json_object_get(msg, "reason")) ?: "refused";
+        mao_log_info("dispatch", "job.refused run=%s worker=%s reason=\"%s\"", id, from, why);
+        s_unassign(self, run);
+        zlistx_add_start(self->queue, run);
+        return;
+    }
+    if (run->status == COORD_RUN_RUNNING)
+        return;
+    run->status = COORD_RUN_RUNNING;
+    run->started_ms = mao_now_ms();
+    s_changed(self, run);
+    s_publish(self, "run.started", s_run_event(run));
+}
+
+static void s_notify_spike(coord_server_t *self, coord_run_t *run, json_t *report)
+{
+    char when[40], key[160], msg[512];
+    int64_t now = mao_now_ms();
+    mao_time_iso(when, sizeof when, now);
+    double value = json_number_value(json_object_get(report, "control_metric"));
+    double avg = json_number_value(json_object_get(report, "rolling_avg"));
+    json_t *gain = json_object_get(report, "gain");
+    snprintf(msg, sizeof msg, "spike in %s at site %s: control value %g against a rolling "
+                              "average of %g (%s %+.2f%s)",
+             run->tool, run->site, value, avg,
+             strcmp(json_string_value(json_object_get(report, "method")) ?: "gain", "mad") == 0
+                 ? "score"
+                 : "gain",
+             json_number_value(gain), strcmp(json_string_value(json_object_get(report, "method"))
+                                                 ?: "gain",
+                                             "mad") == 0
+                                          ? ""
+                                          : " %");
+    json_t *n = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:O?, s:O?, s:O?, s:O?, s:s}", "time",
+                          when, "tool", run->tool, "run", run->id, "site", run->site, "worker",
+                          run->worker, "datapath",
+                          json_string_value(json_object_get(report, "datapath")) ?: "",
+                          "control_value", json_object_get(report, "control_metric"),
+                          "rolling_avg", json_object_get(report, "rolling_avg"), "gain", gain,
+                          "method", json_object_get(report, "method"), "message", msg);
+    if (!n)
+        return;
+    /* Sortable by time; the run id keeps two spikes of one tool apart. */
+    snprintf(key, sizeof key, "notifications/%lld-%s-%s", (long long)now, run->tool, run->id);
+    coord_store_put(self->store, key, n, NULL, NULL, NULL);
+    coord_notify_send(self->notify, n);
+    s_publish(self, "spike", json_deep_copy(n));
+    json_decref(n);
+    self->metrics.spikes_total++;
+    mao_log_info("dispatch", "spike tool=%s run=%s site=%s value=%g rolling_avg=%g", run->tool,
+                 run->id, run->site, value, avg);
+}
+
+static void s_on_result(coord_server_t *self, const char *from, json_t *msg)
+{
+    const char *id = json_string_value(json_object_get(msg, "run"));
+    const char *status = json_string_value(json_object_get(msg, "status"));
+    coord_run_status_t st = strcmp(status, "succeeded") == 0   ? COORD_RUN_SUCCEEDED
+                            : strcmp(status, "timed_out") == 0 ? COORD_RUN_TIMED_OUT
+                                                               : COORD_RUN_FAILED;
+    coord_run_t *run = zhashx_lookup(self->runs, id);
+    if (!run) {
+        /* Not in memory: finished and forgotten long ago, or made just before
+         * a crash of ours and never saved.  Record it if etcd does not have it
+         * yet; either way it is acknowledged once that is settled. */
+        const char *tool = json_string_value(json_object_get(msg, "tool"));
+        if (!tool || mao_name_check("tool", tool) < 0 || mao_id_time_ms(id) < 0) {
+            s_send_simple(self, from, "result_ack", id, NULL);
+            return;
+        }
+        json_t *record = json_pack("{s:s}", "name", tool);
+        run = coord_run_new(record, NULL, "recovered");
+        json_decref(record);
+        if (!run)
+            return;
+        snprintf(run->id, sizeof run->id, "%s", id);
+        run->created_ms = mao_id_time_ms(id);
+        zhashx_insert(self->runs, run->id, run);
+        mao_log_info("dispatch", "run.recovered run=%s tool=%s worker=%s", id, tool, from);
+    }
+    if (coord_run_terminal(run)) {
+        /* A second result for one run (a lost attempt came back): keep it in the
+         * history, count the run once. */
+        if (json_integer_value(json_object_get(msg, "attempt")) != run->attempt ||
+            strcmp(from, run->worker) != 0) {
+            json_array_append_new(run->attempts,
+                                  json_pack("{s:I, s:s, s:s, s:s}", "attempt",
+                                            json_integer_value(json_object_get(msg, "attempt")),
+                                            "worker", from, "status", status, "reason",
+                                            "finished after another result was recorded"));
+        }
+        if (run->recorded)
+            s_send_simple(self, from, "result_ack", id, NULL);
+        else
+            snprintf(run->ack_to, sizeof run->ack_to, "%s", from);
+        return;
+    }
+    if (strcmp(run->worker, from) != 0) {
+        /* The result of an attempt we had written off (its worker went silent
+         * and came back): the run is done, so it counts, and whatever attempt
+         * runs now is stopped. */
+        if (run->worker[0] && run->status != COORD_RUN_QUEUED)
+            s_send_simple(self, run->worker, "cancel", id, "another attempt finished first");
+        s_unassign(self, run);
+        coord_worker_t *w = s_worker(self, from);
+        snprintf(run->worker, sizeof run->worker, "%s", from);
+        snprintf(run->site, sizeof run->site, "%s",
+                 json_string_value(json_object_get(msg, "site")) ?: (w ? w->site : ""));
+        if (w)
+            w->in_flight++; /* s_finish takes it off */
+        run->attempt = (long)json_integer_value(json_object_get(msg, "attempt")) ?: run->attempt;
+    }
+    if (run->started_ms <= 0)
+        run->started_ms = (int64_t)json_number_value(json_object_get(msg, "started_at"));
+    json_decref(run->result);
+    run->result = json_incref(msg);
+    snprintf(run->ack_to, sizeof run->ack_to, "%s", from);
+    s_finish(self, run, st);
+    json_t *event = s_run_event(run);
+    const char *verdict = coord_run_verdict(run);
+    json_t *report = json_object_get(msg, "report");
+    json_object_set_new(event, "verdict", verdict ? json_string(verdict) : json_null());
+    json_object_set(event, "control_value",
+                    report && json_object_get(report, "control_metric")
+                        ? json_object_get(report, "control_metric")
+                        : json_null());
+    if (json_object_get(msg, "reason"))
+        json_object_set(event, "reason", json_object_get(msg, "reason"));
+    s_publish(self, "run.finished", event);
+    mao_log_info("dispatch", "run.finished run=%s tool=%s worker=%s status=%s verdict=\"%s\"",
+                 run->id, run->tool, from, status, verdict ? verdict : "-");
+    if (st == COORD_RUN_SUCCEEDED && report && json_is_true(json_object_get(report, "spike")))
+        s_notify_spike(self, run, report);
+}
+
+static int s_on_router(zloop_t *loop, zsock_t *reader, void *arg)
+{
+    coord_server_t *self = arg;
+    zmsg_t *in = zmsg_recv(reader);
+    if (!in)
+        return 0;
+    char *from = zmsg_popstr(in);
+    zframe_t *body = zmsg_pop(in);
+    json_t *msg = NULL;
+    const char *type = NULL;
+    pthread_mutex_lock(&self->lock);
+    if (!from || !body || zmsg_size(in) != 0 ||
+        mao_msg_decode(&msg, zframe_data(body), zframe_size(body)) < 0 ||
+        mao_msg_check(msg, &type) < 0) {
+        self->metrics.messages_dropped++;
+        mao_log_warn("dispatch", "message.dropped from=\"%.64s\" detail=\"%s\"",
+                     from ? from : "?", body ? mao_error_last() : "no body frame");
+        goto done;
+    }
+    if (strcmp(type, "hello") == 0 &&
+        strcmp(json_string_value(json_object_get(msg, "worker")), from) != 0) {
+        self->metrics.messages_dropped++;
+        mao_log_warn("dispatch", "message.dropped from=\"%.64s\" detail=\"hello names another "
+                                 "worker\"",
+                     from);
+        goto done;
+    }
+    coord_worker_t *w = s_worker(self, from);
+    if (strcmp(type, "hello") == 0) {
+        s_on_hello(self, from, msg);
+        goto done;
+    }
+    if (!w || !w->up) {
+        /* We do not know this worker (we restarted, or it was marked down):
+         * ask it to introduce itself, but keep what it says about results. */
+        json_t *again = mao_msg_new("heartbeat");
+        json_object_set_new(again, "rehello", json_true());
+        s_send(self, from, again);
+        json_decref(again);
+        if (strcmp(type, "result") == 0)
+            s_on_result(self, from, msg);
+        goto done;
+    }
+    w->last_seen_ms = mao_now_ms();
+    if (strcmp(type, "heartbeat") == 0)
+        ;
+    else if (strcmp(type, "accepted") == 0)
+        s_on_accepted(self, from, msg);
+    else if (strcmp(type, "result") == 0)
+        s_on_result(self, from, msg);
+    else {
+        self->metrics.messages_dropped++;
+        mao_log_warn("dispatch", "message.unexpected from=%s type=%s", from, type);
+    }
+    s_dispatch(self);
+done:
+    pthread_mutex_unlock(&self->lock);
+    json_decref(msg);
+    zstr_free(&from);
+    zframe_destroy(&body);
+    zmsg_destroy(&in);
+    return 0;
+}
+
+/* The wake eventfd: new runs from API threads, results recorded by the store. */
+static int s_on_wake(zloop_t *loop, zmq_pollitem_t *item, void *arg)
+{
+    coord_server_t *self = arg;
+    uint64_t count;
+    if (read(self->wake_fd, &count, sizeof count) < 0 && errno != EAGAIN)
+        mao_log_warn("dispatch", "wake.read error=\"%s\"", strerror(errno));
+    json_t *done = coord_store_take_done(self->store);
+    pthread_mutex_lock(&self->lock);
+    size_t i;
+    json_t *id;
+    json_array_foreach(done, i, id) {
+        coord_run_t *run = zhashx_lookup(self->runs, json_string_value(id));
+        if (!run || !coord_run_terminal(run))
+            continue;
+        run->recorded = 1;
+        if (run->ack_to[0]) {
+            s_send_simple(self, run->ack_to, "result_ack", run->id, NULL);
+            run->ack_to[0] = '\0';
+        }
+    }
+    for (coord_run_t *run = zlistx_first(self->queue); run; run = zlistx_next(self->queue)) {
+        if (!run->announced) {
+            run->announced = 1;
+            s_publish(self, "run.queued", s_run_event(run));
+        }
+    }
+    s_dispatch(self);
+    pthread_mutex_unlock(&self->lock);
+    json_decref(done);
+    return 0;
+}
+
+/* ---- the timer --------------------------------------------------------------------- */
+
+/* Reads queue/ back after a start: runs that were waiting or running when the
+ * coordinator stopped.  Running ones are claimed again by their worker's
+ * hello; the rest are dispatched.  Blocks for at most the etcd timeout, so it
+ * is tried at start and then at most every 5 s until it works once. */
+static void s_load_queue(coord_server_t *self)
+{
+    mao_etcd_kvs_t kvs;
+    self->last_queue_try_ms = mao_now_ms();
+    if (mao_etcd_list(self->etcd, "queue/", 0, 0, &kvs) < 0) {
+        mao_log_warn("dispatch", "queue.unreadable detail=\"%s\"", mao_error_last());
+        return;
+    }
+    pthread_mutex_lock(&self->lock);
+    for (size_t i = 0; i < kvs.count; i++) {
+        json_t *record = mao_json_parse(kvs.items[i].value, kvs.items[i].value_len, "queue entry");
+        coord_run_t *run = record ? coord_run_from_record(record) : NULL;
+        json_decref(record);
+        if (!run || zhashx_lookup(self->runs, run->id)) {
+            coord_run_destroy(&run);
+            continue;
+        }
+        zhashx_insert(self->runs, run->id, run);
+        zlistx_add_end(self->queue, run);
+        run->announced = 1;
+    }
+    if (kvs.count)
+        mao_log_info("dispatch", "queue.loaded runs=%zu", kvs.count);
+    self->queue_loaded = 1;
+    pthread_mutex_unlock(&self->lock);
+    mao_etcd_kvs_free(&kvs);
+}
+
+void coord_dispatch_load_queue(coord_server_t *self)
+{
+    s_load_queue(self);
+}
+
+int coord_dispatch_cron(zloop_t *loop, int timer_id, void *arg)
+{
+    coord_server_t *self = arg;
+    int64_t now = mao_now_ms();
+
+    if (!self->queue_loaded && now - self->last_queue_try_ms >= 5000)
+        s_load_queue(self);
+    if (now - self->last_etcd_check_ms >= 1000) {
+        self->last_etcd_check_ms = now;
+        int up = coord_store_healthy(self->store) && atomic_load(&self->etcd_up);
+        if (up != self->etcd_logged) {
+            if (up)
+                mao_log_info("etcd", "reachable endpoint=%s", mao_etcd_endpoint(self->etcd));
+            else
+                mao_log_warn("etcd", "unreachable: writes wait and are retried");
+            self->etcd_logged = up;
+        }
+    }
+    pthread_mutex_lock(&self->lock);
+    int beat = now - self->last_beat_ms >= self->heartbeat_ms;
+    if (beat)
+        self->last_beat_ms = now;
+    for (coord_worker_t *w = zhashx_first(self->workers); w; w = zhashx_next(self->workers)) {
+        if (!w->up)
+            continue;
+        if (now - w->last_seen_ms > self->liveness_ms) {
+            w->up = 0;
+            w->since_ms = now;
+            mao_log_warn("dispatch", "worker.down worker=%s site=%s silent_ms=%lld", w->id,
+                         w->site, (long long)(now - w->last_seen_ms));
+            s_publish(self, "worker.down", json_pack("{s:s, s:s}", "worker", w->id, "site",
+                                                     w->site));
+            continue;
+        }
+        if (beat)
+            s_send_simple(self, w->id, "heartbeat", NULL, NULL);
+    }
+    /* Runs whose worker is down, or whose job was never accepted. */
+    for (coord_run_t *run = zhashx_first(self->runs); run; run = zhashx_next(self->runs)) {
+        if (coord_run_terminal(run) || !run->worker[0])
+            continue;
+        coord_worker_t *w = s_worker(self, run->worker);
+        if (!w || !w->up) {
+            char why[200];
+            snprintf(why, sizeof why, "worker %s went silent", run->worker);
+            s_requeue(self, run, "lost", why);
+        } else if (run->status == COORD_RUN_QUEUED && run->dispatched_ms > 0 &&
+                   now - run->dispatched_ms > self->dispatch_timeout_ms) {
+            mao_log_warn("dispatch", "job.unanswered run=%s worker=%s", run->id, run->worker);
+            s_unassign(self, run);
+            zlistx_add_start(self->queue, run);
+        }
+    }
+    s_dispatch(self);
+    pthread_mutex_unlock(&self->lock);
+    return 0;
+}
+
+/* ---- any thread ------------------------------------------------------------------- */
+
+int coord_dispatch_submit(coord_server_t *self, json_t *tool_record, const char *site,
+                          const char *trigger, char id[MAO_ID_LEN + 1])
+{
+    coord_run_t *run = coord_run_new(tool_record, site, trigger);
+    if (!run)
+        return MAO_ENOMEM;
+    snprintf(id, MAO_ID_LEN + 1, "%s", run->id);
+    pthread_mutex_lock(&self->lock);
+    zhashx_insert(self->runs, run->id, run);
+    zlistx_add_end(self->queue, run);
+    self->metrics.runs_total[COORD_RUN_QUEUED]++;
+    s_changed(self, run);
+    pthread_mutex_unlock(&self->lock);
+    mao_log_info("dispatch", "run.queued run=%s tool=%s site=%s trigger=%s", id, run->tool,
+                 site && *site ? site : "any", run->trigger);
+    coord_server_wake(self);
+    return 0;
+}
+
+coord_run_t *coord_dispatch_find(coord_server_t *self, const char *id)
+{
+    return zhashx_lookup(self->runs, id);
+}
+
+json_t *coord_dispatch_workers_json(coord_server_t *self)
+{
+    json_t *list = json_array();
+    for (coord_worker_t *w = zhashx_first(self->workers); w; w = zhashx_next(self->workers)) {
+        char seen[40], since[40];
+        mao_time_iso(seen, sizeof seen, w->last_seen_ms);
+        mao_time_iso(since, sizeof since, w->since_ms);
+        json_t *runs = json_array();
+        for (coord_run_t *run = zhashx_first(self->runs); run; run = zhashx_next(self->runs))
+            if (!coord_run_terminal(run) && strcmp(run->worker, w->id) == 0)
+                json_array_append_new(runs, json_string(run->id));
+        json_array_append_new(
+            list, json_pack("{s:s, s:s, s:s, s:i, s:i, s:o, s:O, s:s, s:s, s:s}", "id", w->id,
+                            "site", w->site, "state", w->up ? "up" : "down", "capacity",
+                            (json_int_t)w->capacity, "in_flight", (json_int_t)w->in_flight, "runs",
+                            runs, "labels", w->labels ? w->labels : json_object(), "version",
+                            w->version, "last_seen", seen, "since", since));
+    }
+    return list;
+}
+
+/* ---- binding ----------------------------------------------------------------------- */
+
+int coord_dispatch_bind(coord_server_t *self)
+{
+    self->router = zsock_new(ZMQ_ROUTER);
+    self->pub = zsock_new(ZMQ_PUB);
+    if (!self->router || !self->pub)
+        return MAO_ENOMEM;
+    zsock_set_maxmsgsize(self->router, MAO_MSG_MAX + 4096);
+    zsock_set_router_mandatory(self->router, 1);
+    zsock_set_router_handover(self->router, 1);
+    zsock_set_sndhwm(self->router, 10000);
+    zsock_set_rcvhwm(self->router, 10000);
+    zsock_set_linger(self->router, 500);
+    zsock_set_linger(self->pub, 0);
+    zsock_set_sndhwm(self->pub, 10000);
+    if (zsock_bind(self->router, "%s", self->workers_endpoint) < 0) {
+        mao_error_set("cannot bind the workers' endpoint %s: %s", self->workers_endpoint,
+                      zmq_strerror(zmq_errno()));
+        return MAO_EFAIL;
+    }
+    if (zsock_bind(self->pub, "%s", self->events_endpoint) < 0) {
+        mao_error_set("cannot bind the events endpoint %s: %s", self->events_endpoint,
+                      zmq_strerror(zmq_errno()));
+        return MAO_EFAIL;
+    }
+    zloop_reader(self->loop, self->router, s_on_router, self);
+    zmq_pollitem_t item = {.socket = NULL, .fd = self->wake_fd, .events = ZMQ_POLLIN};
+    zloop_poller(self->loop, &item, s_on_wake, self);
+    return 0;
+}

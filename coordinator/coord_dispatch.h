@@ -1,0 +1,51 @@
+/*
+ * coord_dispatch: runs and workers, on the coordinator's reactor.
+ *
+ * Workers say hello (site, capacity, labels, what they run, what results
+ * they hold), heartbeat, accept jobs and send results; the coordinator
+ * heartbeats back, places queued runs, marks a silent worker down and puts
+ * its runs back in the queue (attempt + 1), and acknowledges a result once
+ * the recorder has it in etcd.  The first result of a run wins; later ones
+ * (from a lost attempt that came back) are acknowledged and kept in the
+ * run's history only.  Every change of a run is published as an event,
+ * written behind to etcd (queue/<id> while it waits or runs, runs/<tool>/<id>
+ * once finished) and broadcast to waiting API threads.
+ */
+#ifndef COORD_DISPATCH_H
+#define COORD_DISPATCH_H
+
+#include "coord_server.h"
+
+/* Binds the ROUTER and PUB sockets and registers the reactor's readers.
+ * Returns 0, or MAO_EFAIL with a detail (address in use, bad endpoint). */
+int coord_dispatch_bind(coord_server_t *self);
+
+/*
+ * The coordinator's periodic timer (every 100 ms).  Duties:
+ *  - read the queue back from etcd after a start (every 5 s until it works);
+ *  - heartbeat to every worker that is up, every heartbeat_ms;
+ *  - mark workers silent past liveness_ms down and requeue their runs;
+ *  - put jobs not accepted within dispatch_timeout_ms back in the queue;
+ *  - place queued runs on workers with room;
+ *  - watch etcd's health once a second and log when it changes.
+ */
+int coord_dispatch_cron(zloop_t *loop, int timer_id, void *arg);
+
+/* Reads the queue back from etcd (runs waiting or running when the
+ * coordinator last stopped).  Called at start; the timer tries again until
+ * it works. */
+void coord_dispatch_load_queue(coord_server_t *self);
+
+/* Queues a run of `tool_record` (a reference is taken) at `site` ("" or NULL:
+ * any) and wakes the reactor.  Any thread.  Copies the new run's id into
+ * `id`.  Returns 0, or MAO_ENOMEM. */
+int coord_dispatch_submit(coord_server_t *self, json_t *tool_record, const char *site,
+                          const char *trigger, char id[MAO_ID_LEN + 1]);
+
+/* The run with this id among those in memory, or NULL.  Caller holds the lock. */
+coord_run_t *coord_dispatch_find(coord_server_t *self, const char *id);
+
+/* Workers as the API shows them (new reference).  Caller holds the lock. */
+json_t *coord_dispatch_workers_json(coord_server_t *self);
+
+#endif

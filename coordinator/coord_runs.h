@@ -1,0 +1,75 @@
+/*
+ * coord_runs: what the coordinator knows about one run, and how a run is
+ * shown (to the API, to etcd, to events).
+ *
+ * A run is created queued (by the API or a schedule), assigned to a worker
+ * (still queued until the worker accepts), running, then terminal:
+ * succeeded, failed or timed_out.  A run whose worker is lost goes back to
+ * the queue with attempt + 1; every attempt stays in the run's history.
+ * These structs live in the coordinator's tables and are read and changed
+ * only under the server's lock.
+ */
+#ifndef COORD_RUNS_H
+#define COORD_RUNS_H
+
+#include "mao_id.h"
+
+#include <jansson.h>
+#include <stdint.h>
+
+typedef enum {
+    COORD_RUN_QUEUED = 0,
+    COORD_RUN_RUNNING,
+    COORD_RUN_SUCCEEDED,
+    COORD_RUN_FAILED,
+    COORD_RUN_TIMED_OUT,
+} coord_run_status_t;
+
+typedef struct {
+    char id[MAO_ID_LEN + 1];
+    char tool[65];
+    json_t *tool_record;   /* the tool as registered when the run was made, owned */
+    char want_site[65];    /* placement: a site, or "" for any */
+    char trigger[32];      /* "manual", "legacy", "schedule:<id>" */
+    coord_run_status_t status;
+    long attempt;          /* 1, then + 1 each time a lost run is queued again */
+    char worker[129];      /* the worker of the current attempt; "" while unassigned */
+    char site[65];         /* its site */
+    int64_t created_ms;
+    int64_t dispatched_ms; /* when the current attempt was sent; 0 while unassigned */
+    int64_t started_ms;    /* when the worker accepted it */
+    int64_t finished_ms;
+    json_t *result;        /* the worker's result message, once terminal; owned */
+    char reason[512];      /* why it failed when the coordinator decided so */
+    json_t *attempts;      /* earlier attempts: [{attempt, worker, site, status, reason}] */
+    unsigned version;      /* + 1 on every change, for waiting clients */
+    int announced;         /* run.queued was published */
+    int recorded;          /* the terminal record is in etcd */
+    char ack_to[129];      /* worker waiting for result_ack once recorded */
+} coord_run_t;
+
+/* A new queued run of `tool_record` (a reference is taken).  NULL when out
+ * of memory. */
+coord_run_t *coord_run_new(json_t *tool_record, const char *want_site, const char *trigger);
+
+/* A run rebuilt from its record in etcd (the queue's copy, which carries the
+ * tool).  Returns NULL when the record is not one. */
+coord_run_t *coord_run_from_record(json_t *record);
+
+void coord_run_destroy(coord_run_t **run_p);
+
+const char *coord_run_status_name(coord_run_status_t status);
+int coord_run_terminal(const coord_run_t *run);
+
+/* The run as the API shows it (new reference): id, tool, status, attempt,
+ * site, worker, trigger, times (ISO 8601), duration_s, exit_code, reason,
+ * image, image_digest, datadir, control_value, verdict, spike, report,
+ * attempts, and with `full` the log tail.  With `queue_copy` also the tool
+ * record, for the queue key in etcd. */
+json_t *coord_run_to_json(const coord_run_t *run, int full, int queue_copy);
+
+/* "spike", "no spike", "not enough data", "error", or NULL when the run has
+ * no report (it failed before the detector). */
+const char *coord_run_verdict(const coord_run_t *run);
+
+#endif
