@@ -19,6 +19,20 @@ static pthread_once_t s_once = PTHREAD_ONCE_INIT;
 static void s_init(void)
 {
     git_libgit2_init();
+    /* A clone needs nothing from anyone's git configuration, and a daemon's
+     * HOME may not be readable by its user: read no global, XDG or system
+     * config, so that clones behave the same on every machine. */
+    git_libgit2_opts(GIT_OPT_SET_SEARCH_PATH, GIT_CONFIG_LEVEL_GLOBAL, "");
+    git_libgit2_opts(GIT_OPT_SET_SEARCH_PATH, GIT_CONFIG_LEVEL_XDG, "");
+    git_libgit2_opts(GIT_OPT_SET_SEARCH_PATH, GIT_CONFIG_LEVEL_SYSTEM, "");
+    git_libgit2_opts(GIT_OPT_SET_SEARCH_PATH, GIT_CONFIG_LEVEL_PROGRAMDATA, "");
+    /* libgit2 refuses repositories owned by another user (git's answer to
+     * CVE-2022-24765, which is about git running commands that another user's
+     * repository configures).  A clone through libgit2 runs nothing from the
+     * source's configuration, and a local source is cloned only where the site
+     * allows local paths, so a worker running as its own user may clone a
+     * repository someone else owns. */
+    git_libgit2_opts(GIT_OPT_SET_OWNER_VALIDATION, 0);
 }
 
 typedef struct {

@@ -240,6 +240,7 @@ int mao_tool_from_json(mao_tool_t *out, json_t *json, mao_parse_mode_t mode, int
 {
     int rc;
     mao_tool_t tool = {0};
+    memset(out, 0, sizeof *out);
     if (!json_is_object(json)) {
         mao_error_set("a tool must be a JSON object");
         return MAO_EINVAL;
@@ -341,6 +342,7 @@ int mao_dataset_from_json(mao_dataset_t *out, json_t *json, mao_parse_mode_t mod
 {
     int rc;
     mao_dataset_t ds = {0};
+    memset(out, 0, sizeof *out);
     if (!json_is_object(json)) {
         mao_error_set("a dataset must be a JSON object");
         return MAO_EINVAL;

@@ -51,7 +51,8 @@ typedef struct {
 /* Parses and checks a tool from JSON.  With `allow_local` local dataset paths
  * pass the data_repo check (stored records skip the site policy: it is
  * applied when cloning).  Returns 0 and fills `out` (free with
- * mao_tool_clear), or MAO_EINVAL with a detail naming the field. */
+ * mao_tool_clear), or MAO_EINVAL with a detail naming the field and `out`
+ * zeroed (safe to clear). */
 int mao_tool_from_json(mao_tool_t *out, json_t *json, mao_parse_mode_t mode, int allow_local);
 
 /* The tool as JSON (a new reference), the six original fields first. */

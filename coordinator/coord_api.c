@@ -251,11 +251,25 @@ static coord_run_t *s_wait_run(coord_server_t *server, const char *id, unsigned 
                                int64_t deadline_ms, int until_end)
 {
     coord_run_t *run = coord_dispatch_find(server, id);
-    while (run && !coord_run_terminal(run) && (until_end || run->version == version)) {
-        int64_t now = mao_now_ms();
-        if (now >= deadline_ms)
+    int64_t recorded_by = 0;
+    for (;;) {
+        if (!run)
             break;
+        int64_t now = mao_now_ms();
+        if (coord_run_terminal(run)) {
+            /* Answer once the end is in etcd, so that what the client saw is
+             * there too; but never keep a client waiting on an etcd that is
+             * away: the record catches up later. */
+            if (!recorded_by)
+                recorded_by = now + 2000;
+            if (run->recorded || now >= recorded_by)
+                break;
+        } else if ((!until_end && run->version != version) || now >= deadline_ms) {
+            break;
+        }
         int64_t until = deadline_ms < now + 1000 ? deadline_ms : now + 1000;
+        if (recorded_by && recorded_by < until)
+            until = recorded_by;
         struct timespec ts = {.tv_sec = until / 1000, .tv_nsec = (long)(until % 1000) * 1000000};
         pthread_cond_timedwait(&server->changed, &server->lock, &ts);
         run = coord_dispatch_find(server, id);

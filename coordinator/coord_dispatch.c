@@ -511,12 +511,17 @@ static int s_on_router(zloop_t *loop, zsock_t *reader, void *arg)
     json_t *msg = NULL;
     const char *type = NULL;
     pthread_mutex_lock(&self->lock);
+    mao_error_clear();
+    if (!from || !body)
+        mao_error_set("no body frame");
+    else if (zmsg_size(in) != 0)
+        mao_error_set("%zu frames after the body (a message is one frame)", zmsg_size(in));
     if (!from || !body || zmsg_size(in) != 0 ||
         mao_msg_decode(&msg, zframe_data(body), zframe_size(body)) < 0 ||
         mao_msg_check(msg, &type) < 0) {
         self->metrics.messages_dropped++;
         mao_log_warn("dispatch", "message.dropped from=\"%.64s\" detail=\"%s\"",
-                     from ? from : "?", body ? mao_error_last() : "no body frame");
+                     from ? from : "?", mao_error_last());
         goto done;
     }
     if (strcmp(type, "hello") == 0 &&
@@ -525,6 +530,15 @@ static int s_on_router(zloop_t *loop, zsock_t *reader, void *arg)
         mao_log_warn("dispatch", "message.dropped from=\"%.64s\" detail=\"hello names another "
                                  "worker\"",
                      from);
+        goto done;
+    }
+    if (strcmp(type, "hello") != 0 && strcmp(type, "heartbeat") != 0 &&
+        strcmp(type, "accepted") != 0 && strcmp(type, "result") != 0) {
+        /* job, result_ack and cancel go to workers, never come from them. */
+        self->metrics.messages_dropped++;
+        mao_log_warn("dispatch", "message.dropped from=\"%.64s\" detail=\"a worker does not "
+                                 "send %s\"",
+                     from, type);
         goto done;
     }
     coord_worker_t *w = s_worker(self, from);
@@ -548,12 +562,8 @@ static int s_on_router(zloop_t *loop, zsock_t *reader, void *arg)
         ;
     else if (strcmp(type, "accepted") == 0)
         s_on_accepted(self, from, msg);
-    else if (strcmp(type, "result") == 0)
+    else
         s_on_result(self, from, msg);
-    else {
-        self->metrics.messages_dropped++;
-        mao_log_warn("dispatch", "message.unexpected from=%s type=%s", from, type);
-    }
     s_dispatch(self);
 done:
     pthread_mutex_unlock(&self->lock);
@@ -580,6 +590,7 @@ static int s_on_wake(zloop_t *loop, zmq_pollitem_t *item, void *arg)
         if (!run || !coord_run_terminal(run))
             continue;
         run->recorded = 1;
+        pthread_cond_broadcast(&self->changed);
         if (run->ack_to[0]) {
             s_send_simple(self, run->ack_to, "result_ack", run->id, NULL);
             run->ack_to[0] = '\0';

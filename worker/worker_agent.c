@@ -186,14 +186,12 @@ static void s_on_job(worker_agent_t *self, json_t *msg)
         s_accepted(self, run, 0, self->stopping ? "worker is stopping" : "at capacity");
         return;
     }
-    mao_tool_t tool;
+    mao_tool_t tool = {0}; /* stays empty when the record is refused */
     json_t *record = json_object_get(msg, "tool");
     if (mao_tool_from_json(&tool, record, MAO_PARSE_STORED, self->site.allow_local) < 0 ||
         mao_url_check(tool.data_repo, self->site.allow_local) < 0) {
         char reason[1200];
         snprintf(reason, sizeof reason, "this site refuses the tool: %s", mao_error_last());
-        if (!tool.name)
-            memset(&tool, 0, sizeof tool);
         mao_log_warn("worker", "job.refused run=%s reason=\"%s\"", run, reason);
         s_accepted(self, run, 1, NULL);
         json_t *result = worker_job_refused(
@@ -229,19 +227,26 @@ static void s_on_ack(worker_agent_t *self, const char *run)
 static int s_on_dealer(zloop_t *loop, zsock_t *reader, void *arg)
 {
     worker_agent_t *self = arg;
-    zframe_t *frame = zframe_recv(reader);
-    if (!frame)
+    zmsg_t *in = zmsg_recv(reader);
+    if (!in)
         return 0;
     json_t *msg = NULL;
     const char *type = NULL;
+    zframe_t *frame = zmsg_first(in);
+    if (zmsg_size(in) != 1) {
+        mao_log_warn("worker", "message.dropped detail=\"%zu frames (a message is one frame)\"",
+                     zmsg_size(in));
+        zmsg_destroy(&in);
+        return 0;
+    }
     if (mao_msg_decode(&msg, zframe_data(frame), zframe_size(frame)) < 0 ||
         mao_msg_check(msg, &type) < 0) {
         mao_log_warn("worker", "message.dropped detail=\"%s\"", mao_error_last());
         json_decref(msg);
-        zframe_destroy(&frame);
+        zmsg_destroy(&in);
         return 0;
     }
-    zframe_destroy(&frame);
+    zmsg_destroy(&in);
     self->last_heard_ms = mao_now_ms();
     if (strcmp(type, "heartbeat") == 0) {
         if (json_is_true(json_object_get(msg, "rehello"))) {
@@ -264,7 +269,8 @@ static int s_on_dealer(zloop_t *loop, zsock_t *reader, void *arg)
             worker_job_cancel(job, why ? why : "asked by the coordinator");
         }
     } else {
-        mao_log_warn("worker", "message.unexpected type=%s", type);
+        /* hello, accepted and result go to the coordinator, never come from it. */
+        mao_log_warn("worker", "message.dropped detail=\"a coordinator does not send %s\"", type);
     }
     json_decref(msg);
     return 0;

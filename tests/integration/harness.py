@@ -12,14 +12,17 @@ through ctest.  MAO_BIN points at the built binaries (default build/bin).
 
 import base64
 import ctypes
+import http.server
 import json
 import os
 import shutil
 import signal
 import socket
+import socketserver
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import traceback
 import urllib.error
@@ -252,7 +255,9 @@ class Coordinator(Daemon):
                      "prefix": env.prefix, "timeout_ms": "2000"},
             "COORDINATOR": {"api": f"127.0.0.1:{self.api_port}",
                             "workers": f"tcp://127.0.0.1:{free_port()}",
-                            "events": f"tcp://127.0.0.1:{free_port()}"},
+                            "events": f"tcp://127.0.0.1:{free_port()}",
+                            "heartbeat_ms": "200", "liveness_ms": "2000",
+                            "dispatch_timeout_ms": "5000"},
             "LOG": {"level": "debug"},
         }
         _merge(cfg, config or {})
@@ -271,6 +276,49 @@ class Coordinator(Daemon):
         return False
 
 
+class Worker(Daemon):
+    """A mao-worker for a coordinator, with its own importdir and spool."""
+
+    def __init__(self, env, coordinator, site="local", capacity=2, config=None, name=None,
+                 run_as=None, extra_env=None):
+        env.worker_count += 1
+        name = name or f"worker-{site}-{env.worker_count}"
+        self.id = f"t{os.getpid()}-{env.worker_count}-{site}"
+        self.importdir = os.path.join(env.dir, name + "-data")
+        self.spool = os.path.join(env.dir, name + "-spool")
+        cfg = {
+            "WORKING_ENVIRONMENT": {"importdir": self.importdir, "allow_local_repos": "true"},
+            "WORKER": {"coordinator": coordinator.cfg["COORDINATOR"]["workers"], "site": site,
+                       "capacity": str(capacity), "spool": self.spool, "id": self.id,
+                       "heartbeat_ms": "200", "liveness_ms": "2000"},
+            "LOG": {"level": "debug"},
+        }
+        _merge(cfg, config or {})
+        self.cfg = cfg
+        self.coordinator = coordinator
+        super().__init__(env, name, "mao-worker", cfg, extra_env)
+        if run_as is not None:
+            uid, gid, groups = run_as
+            self.argv = ["setpriv", f"--reuid={uid}", f"--regid={gid}",
+                         f"--groups={','.join(str(g) for g in groups)}"] + self.argv
+        env.worker_ids.append(self.id)
+
+    def start(self, wait_up=True):
+        super().start()
+        if wait_up:
+            self.wait_up()
+        return self
+
+    def wait_up(self, timeout=30):
+        def up():
+            if not self.running():
+                raise AssertionError(f"{self.name} exited early:\n{self.log()[-3000:]}")
+            status, workers = self.env.http("GET", "/v1/workers", url=self.coordinator.url)
+            return status == 200 and any(w["id"] == self.id and w["state"] == "up"
+                                         for w in workers)
+        wait_for(f"{self.name} to be up", up, timeout=timeout)
+
+
 def _merge(into, extra):
     for section, values in extra.items():
         into.setdefault(section, {}).update(values)
@@ -283,6 +331,133 @@ def write_config(path, cfg):
             for k, v in values.items():
                 f.write(f"{k} = {v}\n")
             f.write("\n")
+
+
+_images_built = False
+
+
+def build_images():
+    """Builds the demo tool and the test tools (offline, from busybox-static);
+    images that exist are kept."""
+    global _images_built
+    if _images_built:
+        return
+    run([os.path.join(SOURCE, "compose", "demo", "build.sh")])
+    run([os.path.join(SOURCE, "tests", "fixtures", "images", "build.sh")])
+    _images_built = True
+
+
+def docker_containers(label):
+    """Ids of containers (running or not) carrying `label` ("key=value")."""
+    p = run(["docker", "ps", "-a", "-q", "--filter", f"label={label}"])
+    return p.stdout.split()
+
+
+class WebhookReceiver:
+    """An HTTP server on loopback that keeps every JSON body POSTed to it."""
+
+    def __init__(self, fail_first=0):
+        receiver = self
+        self.received = []
+        self.fail_first = fail_first
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802 - the http.server API
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                if receiver.fail_first > 0:
+                    receiver.fail_first -= 1
+                    self.send_response(503)
+                    self.end_headers()
+                    return
+                receiver.received.append(json.loads(body))
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class SmtpReceiver:
+    """A minimal SMTP server on loopback that keeps every message it is given."""
+
+    def __init__(self):
+        receiver = self
+        self.messages = []
+
+        class Handler(socketserver.StreamRequestHandler):
+            def handle(self):
+                self.wfile.write(b"220 test smtp\r\n")
+                mail = {"from": None, "to": [], "data": ""}
+                while True:
+                    line = self.rfile.readline()
+                    if not line:
+                        return
+                    cmd = line.decode("utf-8", "replace").strip()
+                    verb = cmd[:4].upper()
+                    if verb in ("EHLO", "HELO"):
+                        self.wfile.write(b"250 test\r\n")
+                    elif verb == "MAIL":
+                        mail["from"] = cmd.split(":", 1)[1].strip()
+                        self.wfile.write(b"250 ok\r\n")
+                    elif verb == "RCPT":
+                        mail["to"].append(cmd.split(":", 1)[1].strip())
+                        self.wfile.write(b"250 ok\r\n")
+                    elif verb == "DATA":
+                        self.wfile.write(b"354 go on\r\n")
+                        data = []
+                        while True:
+                            l = self.rfile.readline()
+                            if not l or l in (b".\r\n", b".\n"):
+                                break
+                            data.append(l.decode("utf-8", "replace"))
+                        mail["data"] = "".join(data)
+                        receiver.messages.append(dict(mail))
+                        self.wfile.write(b"250 queued\r\n")
+                    elif verb == "QUIT":
+                        self.wfile.write(b"221 bye\r\n")
+                        return
+                    else:
+                        self.wfile.write(b"250 ok\r\n")
+
+        self.server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"smtp://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class Registry(Proc):
+    """Debian's docker-registry on a free loopback port, storage in the test's folder."""
+
+    def __init__(self, env):
+        self.port = free_port()
+        root = os.path.join(env.dir, "registry")
+        cfg = os.path.join(env.dir, "registry.yml")
+        with open(cfg, "w") as f:
+            f.write(f"version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {root}\n"
+                    f"  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{self.port}\n"
+                    "log:\n  level: warn\n")
+        exe = shutil.which("docker-registry")
+        if not exe:
+            raise AssertionError("docker-registry is not installed (Debian package docker-registry)")
+        super().__init__(env, "registry", [exe, "serve", cfg])
+        self.host = f"127.0.0.1:{self.port}"
+
+    def start(self):
+        super().start()
+        wait_for("the registry", lambda: port_open(self.port))
+        return self
 
 
 class Result:
@@ -305,6 +480,9 @@ class TestEnv:
         self.procs = []
         self.prefix = "/mao-test/"
         self.coordinator = None
+        self.worker_count = 0
+        self.worker_ids = []
+        self.closers = []
 
     # ---- servers ----
     def etcd(self, name="etcd"):
@@ -315,6 +493,22 @@ class TestEnv:
         if self.coordinator is None:
             self.coordinator = c
         return c
+
+    def start_worker(self, coordinator=None, wait_up=True, **kw):
+        return Worker(self, coordinator or self.coordinator, **kw).start(wait_up=wait_up)
+
+    def webhook(self, **kw):
+        w = WebhookReceiver(**kw)
+        self.closers.append(w.close)
+        return w
+
+    def smtp(self):
+        m = SmtpReceiver()
+        self.closers.append(m.close)
+        return m
+
+    def registry(self):
+        return Registry(self).start()
 
     # ---- clients ----
     def maoctl(self, *args, server=None, env=None, cwd=None, timeout=120, input=None):
@@ -331,6 +525,26 @@ class TestEnv:
                 raise AssertionError(f"sanitizer report from maoctl:\n{p.stderr}")
         return Result(argv, p.returncode, p.stdout, p.stderr)
 
+    def maoctl_bg(self, *args, env=None):
+        """maoctl in the background; returns the Popen (text mode, output piped)."""
+        environ = dict(os.environ)
+        environ.update(sanitizer_env())
+        environ["MAO_SERVER"] = self.coordinator.url
+        environ.update(env or {})
+        return subprocess.Popen([os.path.join(BIN, "maoctl")] + [str(a) for a in args],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                env=environ, preexec_fn=_die_with_parent)
+
+    def tool(self, name, image, data_repo=None, **extra):
+        """Registers a tool through the API (its dataset: a new bare repository)."""
+        record = {"name": name, "author": "test", "image": image,
+                  "data_repo": data_repo or self.bare_repo(name + "-data"),
+                  "code_repo": "https://example.org/code.git", "artefact": "test"}
+        record.update(extra)
+        status, body = self.http("POST", "/v1/tools", record)
+        check(status == 201, f"registering {name}", status, body)
+        return record
+
     def http(self, method, path, body=None, raw=None, url=None, timeout=30, headers=None):
         """(status, parsed JSON or None) from the coordinator."""
         data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
@@ -341,6 +555,8 @@ class TestEnv:
         try:
             with urllib.request.urlopen(req, timeout=timeout) as r:
                 text = r.read()
+                if not r.headers.get("Content-Type", "").startswith("application/json"):
+                    return r.status, text.decode("utf-8", "replace")
                 return r.status, (json.loads(text) if text else None)
         except urllib.error.HTTPError as e:
             text = e.read()
@@ -370,11 +586,20 @@ class TestEnv:
 
     # ---- teardown ----
     def close(self, failed):
+        for close in self.closers:
+            try:
+                close()
+            except Exception:  # noqa: BLE001
+                pass
         for p in reversed(self.procs):
             try:
                 p.kill()
             except Exception:  # noqa: BLE001
                 pass
+        for worker_id in self.worker_ids:
+            ids = docker_containers(f"org.mao.worker={worker_id}")
+            if ids:
+                subprocess.run(["docker", "rm", "-f"] + ids, capture_output=True)
         if failed:
             for p in self.procs:
                 text = p.log()
