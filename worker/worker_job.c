@@ -119,6 +119,41 @@ static void s_fail(s_outcome_t *o, const char *status, const char *fmt, ...)
     va_end(ap);
 }
 
+/* An opened Docker handle: an idle one from the site's pool, else a new one.
+ * Opening costs a ping and a version request, so handles are kept. */
+static int s_docker_borrow(worker_docker_t **out, worker_site_t *site)
+{
+    *out = NULL;
+    pthread_mutex_lock(&site->docker_lock);
+    if (site->docker_idle > 0)
+        *out = site->docker_pool[--site->docker_idle];
+    pthread_mutex_unlock(&site->docker_lock);
+    if (*out)
+        return 0;
+    return worker_docker_open(out, site->docker);
+}
+
+static void s_docker_return(worker_site_t *site, worker_docker_t **docker, int healthy)
+{
+    if (!*docker)
+        return;
+    pthread_mutex_lock(&site->docker_lock);
+    if (healthy && site->docker_idle < (int)(sizeof site->docker_pool / sizeof site->docker_pool[0])) {
+        site->docker_pool[site->docker_idle++] = *docker;
+        *docker = NULL;
+    }
+    pthread_mutex_unlock(&site->docker_lock);
+    worker_docker_destroy(docker);
+}
+
+void worker_site_close(worker_site_t *site)
+{
+    pthread_mutex_lock(&site->docker_lock);
+    while (site->docker_idle > 0)
+        worker_docker_destroy(&site->docker_pool[--site->docker_idle]);
+    pthread_mutex_unlock(&site->docker_lock);
+}
+
 /* Step 1: the image is here, or pulled. */
 static int s_image(worker_job_t *job, worker_docker_t *docker, s_outcome_t *o)
 {
@@ -271,7 +306,7 @@ static json_t *s_run(worker_job_t *job)
     int64_t started = mao_now_ms();
 
     snprintf(datadir, sizeof datadir, "%s/%s", site->importdir, job->tool.name);
-    if (worker_docker_open(&docker, site->docker) < 0) {
+    if (s_docker_borrow(&docker, (worker_site_t *)site) < 0) {
         s_fail(&o, "failed", "%s", mao_error_last());
         goto done;
     }
@@ -285,7 +320,8 @@ static json_t *s_run(worker_job_t *job)
     if (strcmp(o.status, "succeeded") == 0)
         s_detect(job, datadir, &o);
 done:
-    worker_docker_destroy(&docker);
+    /* A handle that just failed may hold a broken connection: do not keep it. */
+    s_docker_return((worker_site_t *)site, &docker, strcmp(o.status, "succeeded") == 0);
     json_t *result = s_base_result(site, job->run, job->attempt, job->tool.name);
     if (result) {
         json_object_set_new(result, "status", json_string(o.status));

@@ -42,7 +42,13 @@ typedef struct {
     long long nano_cpus;
     long long pids;
     pthread_mutex_t clone_lock; /* one clone at a time into importdir */
+    pthread_mutex_t docker_lock; /* guards the pool below */
+    struct worker_docker_t *docker_pool[16]; /* opened Docker handles, idle */
+    int docker_idle;            /* handles in the pool */
 } worker_site_t;
+
+/* Frees the site's idle Docker handles. */
+void worker_site_close(worker_site_t *site);
 
 typedef struct {
     char run[MAO_ID_LEN + 1 + 16]; /* run id (from the coordinator) */
