@@ -1,7 +1,9 @@
 #!/bin/sh
-# A working single-site mao on this machine, in one command.
+# A working single-site mao on this machine, in one command: etcd, the
+# coordinator, one worker (and dockerd when none runs), the demo tool built
+# offline and run until the spike detector has a verdict.
 #
-#   scripts/quickstart.sh          install what is missing, build, start the site, show it
+#   scripts/quickstart.sh          install what is missing, build, start the site, run the demo
 #   scripts/quickstart.sh stop     stop everything this script started
 #   scripts/quickstart.sh status   show what runs
 #
@@ -16,6 +18,8 @@ BIN=$ROOT/build/bin
 ETCD_PORT=${MAO_ETCD_CLIENT_PORT:-12379}
 ETCD_PEER_PORT=${MAO_ETCD_PEER_PORT:-12380}
 API=${MAO_API:-127.0.0.1:8080}
+WORKERS=${MAO_WORKERS_ENDPOINT:-tcp://127.0.0.1:5570}
+EVENTS=${MAO_EVENTS_ENDPOINT:-tcp://127.0.0.1:5571}
 export MAO_SERVER="http://$API"
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
@@ -37,11 +41,11 @@ stop_one() {
 }
 
 cmd_stop() {
-  for name in coordinator etcd; do stop_one "$name"; done
+  for name in worker coordinator etcd; do stop_one "$name"; done
 }
 
 cmd_status() {
-  for name in etcd coordinator; do
+  for name in etcd coordinator worker; do
     if pid_alive "$MAO_HOME/run/$name.pid"; then
       echo "$name: running (pid $(cat "$MAO_HOME/run/$name.pid"))"
     else
@@ -74,7 +78,8 @@ cmd_start() {
   say "Building"
   cmake -S . -B build >/dev/null
   cmake --build build -j"$(nproc)" >/dev/null
-  mkdir -p "$MAO_HOME/etcd" "$MAO_HOME/data" "$MAO_HOME/logs" "$MAO_HOME/run" "$MAO_HOME/repos"
+  mkdir -p "$MAO_HOME/etcd" "$MAO_HOME/data" "$MAO_HOME/logs" "$MAO_HOME/run" "$MAO_HOME/repos" \
+    "$MAO_HOME/spool"
 
   conf=$MAO_HOME/mao.conf
   if [ ! -f "$conf" ]; then
@@ -90,6 +95,13 @@ prefix = /mao/
 
 [COORDINATOR]
 api = $API
+workers = $WORKERS
+events = $EVENTS
+
+[WORKER]
+coordinator = $WORKERS
+site = local
+spool = $MAO_HOME/spool
 CONF
   fi
   export MAO_CONFIG=$conf
@@ -110,7 +122,20 @@ CONF
   start_bg coordinator "$BIN/mao-coordinator" -c "$conf"
   wait_http coordinator "$MAO_SERVER/healthz"
 
-  say "Registering a sample tool and its dataset"
+  say "Making sure Docker runs, and building the demo tool offline"
+  scripts/ensure-dockerd.sh
+  compose/demo/build.sh
+
+  say "Starting a worker for site 'local'"
+  start_bg worker "$BIN/mao-worker" -c "$conf"
+  i=0
+  until "$BIN/maoctl" worker get 2>/dev/null | grep -q " up "; do
+    i=$((i + 1))
+    [ $i -lt 150 ] || die "the worker did not connect; see $MAO_HOME/logs/worker.log"
+    sleep 0.2
+  done
+
+  say "Registering the demo tool and its dataset"
   repo=$MAO_HOME/repos/demo-data.git
   if [ ! -d "$repo" ]; then
     work=$(mktemp -d)
@@ -126,19 +151,32 @@ CONF
       https://example.org/mao-demo.git csv --description "writes one control value per run"
   "$BIN/maoctl" dataset get demo-data >/dev/null 2>&1 ||
     "$BIN/maoctl" dataset add demo-data "$repo"
-  echo
   "$BIN/maoctl" tool get
+
+  say "Running the demo until the spike detector has a verdict"
+  i=0
+  while :; do
+    i=$((i + 1))
+    "$BIN/maoctl" tool run demo >"$MAO_HOME/run/last-report" || {
+      cat "$MAO_HOME/run/last-report"; die "the demo run failed; see $MAO_HOME/logs/worker.log"; }
+    grep -q "not enough data" "$MAO_HOME/run/last-report" && [ $i -lt 5 ] || break
+    grep Verdict "$MAO_HOME/run/last-report"
+  done
   echo
-  "$BIN/maoctl" dataset get
+  cat "$MAO_HOME/run/last-report"
   cat <<NEXT
 
-mao runs: etcd and the coordinator, with all state under $MAO_HOME.
+mao runs: etcd, the coordinator and a worker, with all state under $MAO_HOME.
 
 Try next (maoctl is $BIN/maoctl):
   export MAO_SERVER=$MAO_SERVER MAO_CONFIG=$conf
-  $BIN/maoctl tool get demo
-  $BIN/maoctl dataset clone demo-data /tmp/demo-data
-  curl -s $MAO_SERVER/regtools
+  $BIN/maoctl tool run demo                  # once more: a new control value
+  $BIN/maoctl run list                       # what ran, with control values
+  $BIN/maoctl worker get
+  $BIN/maoctl watch                          # live events; run the demo in another terminal
+  $BIN/maoctl tool add jumpy you mao-demo:jump $repo https://example.org/c.git csv
+  $BIN/maoctl tool run jumpy                 # three times: the third spikes
+  $BIN/maoctl spike $MAO_HOME/data/demo      # the detector, locally
 
 Stop it all:   scripts/quickstart.sh stop
 Logs:          $MAO_HOME/logs/
