@@ -31,6 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/inotify.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -621,70 +622,65 @@ static int s_fail(mao_spike_report_t *out, int rc)
     return rc;
 }
 
-int mao_spike_run(mao_spike_report_t *out, const char *datapath, const mao_spike_params_t *params)
+/* Fills the report's settings and path, and checks the arguments.  Returns 0
+ * or a negative code (reported). */
+static int s_begin(mao_spike_report_t *out, const char *datapath, mao_spike_params_t *p)
 {
-    int rc = 0;
-    int dfd = -1;
-    s_topk_t top = {0};
-    char *buf = NULL;
-    double *values = NULL;
-    locale_t c_locale = (locale_t)0;
-    mao_spike_params_t p = params ? *params : mao_spike_params_default();
-
-    if (!out) {
-        mao_error_set("spike report missing");
-        return MAO_EINVAL;
-    }
     memset(out, 0, sizeof *out);
-    out->method = p.method;
-    out->window = p.window;
-    out->threshold = p.threshold;
+    out->method = p->method;
+    out->window = p->window;
+    out->threshold = p->threshold;
     if (!datapath || !datapath[0]) {
         mao_error_set("data folder missing");
-        return s_fail(out, MAO_EINVAL);
+        return MAO_EINVAL;
     }
     if (strlen(datapath) >= sizeof out->datapath) {
         mao_error_set("data folder path too long (at most %zu bytes)", sizeof out->datapath - 1);
-        return s_fail(out, MAO_EINVAL);
+        return MAO_EINVAL;
     }
     memcpy(out->datapath, datapath, strlen(datapath) + 1);
-    if ((rc = s_check_params(&p)) < 0)
-        return s_fail(out, rc);
+    return s_check_params(p);
+}
 
-    dfd = open(datapath, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd < 0) {
-        int e = errno;
-        if (e == ENOENT) {
-            mao_error_set("data folder '%s' does not exist", datapath);
-            rc = MAO_ENOTFOUND;
-        } else if (e == ENOTDIR) {
-            mao_error_set("'%s' is not a folder", datapath);
-            rc = MAO_EINVAL;
-        } else {
-            mao_error_set("cannot open data folder '%s': %s", datapath, strerror(e));
-            rc = MAO_EFAIL;
-        }
-        goto cleanup;
+/* Opens the data folder for reading names and files relative to it. */
+static int s_open_dir(int *dfd, const char *datapath)
+{
+    *dfd = open(datapath, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (*dfd >= 0)
+        return 0;
+    int e = errno;
+    if (e == ENOENT) {
+        mao_error_set("data folder '%s' does not exist", datapath);
+        return MAO_ENOTFOUND;
     }
-    size_t k = (size_t)p.window + 1;
-    if ((rc = s_topk_init(&top, k)) < 0) {
-        mao_error_set("out of memory for a spike window of %ld", p.window);
-        goto cleanup;
+    if (e == ENOTDIR) {
+        mao_error_set("'%s' is not a folder", datapath);
+        return MAO_EINVAL;
     }
-    if ((rc = s_scan(dfd, datapath, &top, &out->snapshots)) < 0)
-        goto cleanup;
+    mao_error_set("cannot open data folder '%s': %s", datapath, strerror(e));
+    return MAO_EFAIL;
+}
 
-    size_t m = top.len; /* names to read: min(snapshots, k) */
+/* Reads the m (at most window + 1) newest control files, `names` in name
+ * order, and decides.  Returns 0 (a problem with the data is in the report)
+ * or MAO_ENOMEM. */
+static int s_evaluate(mao_spike_report_t *out, int dfd, char *const *names, size_t m,
+                      const mao_spike_params_t *p)
+{
+    int rc = 0;
+    size_t k = (size_t)p->window + 1;
+    char *buf = NULL;
+    double *values = NULL;
+    locale_t c_locale = (locale_t)0;
+
     if (m == 0)
-        goto cleanup; /* nothing yet: not enough data, no error */
-    qsort(top.heap, m, sizeof *top.heap, s_name_cmp);
-    memcpy(out->newest, top.heap[m - 1], strlen(top.heap[m - 1]) + 1);
-
+        return 0; /* nothing yet: not enough data, no error */
+    memcpy(out->newest, names[m - 1], strlen(names[m - 1]) + 1);
     buf = malloc(MAO_SPIKE_FILE_MAX + 2);
     values = malloc(3 * k * sizeof *values); /* values, then mad's work space */
     c_locale = newlocale(LC_ALL_MASK, "C", (locale_t)0);
     if (!buf || !values || c_locale == (locale_t)0) {
-        mao_error_set("out of memory reading '%s'", datapath);
+        mao_error_set("out of memory reading '%s'", out->datapath);
         rc = MAO_ENOMEM;
         goto cleanup;
     }
@@ -692,20 +688,30 @@ int mao_spike_run(mao_spike_report_t *out, const char *datapath, const mao_spike
     /* Newest first: when several files are broken, the one just written is
      * the one worth naming. */
     for (size_t i = m; i-- > 0;)
-        if (s_read_value(dfd, top.heap[i], buf, c_locale, &values[i], out->error,
+        if (s_read_value(dfd, names[i], buf, c_locale, &values[i], out->error,
                          sizeof out->error) < 0)
             goto cleanup; /* rc 0: the report carries the problem */
     if (m < k)
         goto cleanup; /* fewer than window+1 snapshots: insufficient data */
-
     out->current = values[k - 1];
-    if (p.method == MAO_SPIKE_MAD)
+    if (p->method == MAO_SPIKE_MAD)
         s_decide_mad(out, values, k - 1, values[k - 1], values + k);
     else
         s_decide_gain(out, values, k - 1, values[k - 1]);
 cleanup:
+    if (c_locale != (locale_t)0)
+        freelocale(c_locale);
+    free(values);
+    free(buf);
+    return rc;
+}
+
+/* The common ending: a failed examination leaves no counts or names; a
+ * report with an error has no verdict. */
+static int s_end(mao_spike_report_t *out, int rc)
+{
     if (rc < 0) {
-        s_fail(out, rc); /* the folder was not examined: no counts, no names */
+        s_fail(out, rc);
         out->snapshots = 0;
         out->enough_data = 0;
         out->newest[0] = '\0';
@@ -714,14 +720,337 @@ cleanup:
         out->spike = 0;
         out->rolling_avg = out->diff = out->gain = 0;
     }
-    if (c_locale != (locale_t)0)
-        freelocale(c_locale);
-    free(values);
-    free(buf);
+    return rc;
+}
+
+int mao_spike_run(mao_spike_report_t *out, const char *datapath, const mao_spike_params_t *params)
+{
+    int rc;
+    int dfd = -1;
+    s_topk_t top = {0};
+    mao_spike_params_t p = params ? *params : mao_spike_params_default();
+
+    if (!out) {
+        mao_error_set("spike report missing");
+        return MAO_EINVAL;
+    }
+    if ((rc = s_begin(out, datapath, &p)) < 0 || (rc = s_open_dir(&dfd, datapath)) < 0)
+        goto cleanup;
+    size_t k = (size_t)p.window + 1;
+    if ((rc = s_topk_init(&top, k)) < 0) {
+        mao_error_set("out of memory for a spike window of %ld", p.window);
+        goto cleanup;
+    }
+    if ((rc = s_scan(dfd, datapath, &top, &out->snapshots)) < 0)
+        goto cleanup;
+    qsort(top.heap, top.len, sizeof *top.heap, s_name_cmp);
+    rc = s_evaluate(out, dfd, top.heap, top.len, &p);
+cleanup:
+    s_end(out, rc);
     s_topk_clear(&top);
     if (dfd >= 0)
         close(dfd);
     return rc;
+}
+
+/* ---- a watched folder --------------------------------------------------------- */
+
+struct mao_spike_watch_t {
+    char path[MAO_SPIKE_PATH_MAX]; /* the data folder */
+    int ifd;                       /* inotify descriptor; -1 when not watching */
+    int wd;                        /* the folder's watch */
+    int rewatch;                   /* the watch is gone (folder removed or moved): add it again */
+    char **names;                  /* control files, sorted by strcmp, owned */
+    size_t count, cap;
+    int stale;                     /* events were lost, or the folder went away: list again */
+    uint64_t rescans;              /* full listings done (for tests and logs) */
+};
+
+/* Position of `name` in the sorted set (found or where it would go). */
+static size_t s_find(const mao_spike_watch_t *w, const char *name, int *found)
+{
+    size_t lo = 0, hi = w->count;
+    /* The newest name is the usual case: check the end first. */
+    if (hi > 0) {
+        int c = strcmp(name, w->names[hi - 1]);
+        if (c > 0) {
+            *found = 0;
+            return hi;
+        }
+        if (c == 0) {
+            *found = 1;
+            return hi - 1;
+        }
+    }
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = strcmp(name, w->names[mid]);
+        if (c == 0) {
+            *found = 1;
+            return mid;
+        }
+        if (c < 0)
+            hi = mid;
+        else
+            lo = mid + 1;
+    }
+    *found = 0;
+    return lo;
+}
+
+static int s_set_add(mao_spike_watch_t *w, const char *name)
+{
+    int found;
+    size_t at = s_find(w, name, &found);
+    if (found)
+        return 0;
+    if (w->count == w->cap) {
+        size_t cap = w->cap ? w->cap * 2 : 1024;
+        char **grown = realloc(w->names, cap * sizeof *grown);
+        if (!grown)
+            return MAO_ENOMEM;
+        w->names = grown;
+        w->cap = cap;
+    }
+    char *copy = strdup(name);
+    if (!copy)
+        return MAO_ENOMEM;
+    memmove(w->names + at + 1, w->names + at, (w->count - at) * sizeof *w->names);
+    w->names[at] = copy;
+    w->count++;
+    return 0;
+}
+
+static void s_set_remove(mao_spike_watch_t *w, const char *name)
+{
+    int found;
+    size_t at = s_find(w, name, &found);
+    if (!found)
+        return;
+    free(w->names[at]);
+    memmove(w->names + at, w->names + at + 1, (w->count - at - 1) * sizeof *w->names);
+    w->count--;
+}
+
+static void s_set_clear(mao_spike_watch_t *w)
+{
+    for (size_t i = 0; i < w->count; i++)
+        free(w->names[i]);
+    w->count = 0;
+}
+
+/* Lists the folder again into the set (the watch is already in place, so
+ * nothing that happens from now on is missed). */
+static int s_rescan(mao_spike_watch_t *w, int dfd)
+{
+    int rc = 0;
+    char *buf = malloc(S_DENTS_BUF);
+    if (!buf)
+        return MAO_ENOMEM;
+    s_set_clear(w);
+    if (lseek(dfd, 0, SEEK_SET) < 0) {
+        free(buf);
+        mao_error_set("cannot list data folder '%s': %s", w->path, strerror(errno));
+        return MAO_EFAIL;
+    }
+    for (;;) {
+        ssize_t n = getdents64(dfd, buf, S_DENTS_BUF);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            mao_error_set("cannot list data folder '%s': %s", w->path, strerror(errno));
+            rc = MAO_EFAIL;
+            break;
+        }
+        if (n == 0)
+            break;
+        for (ssize_t off = 0; off < n;) {
+            const struct dirent64 *d = (const struct dirent64 *)(buf + off);
+            size_t len;
+            if (d->d_reclen == 0)
+                break;
+            off += d->d_reclen;
+            if (!s_is_control_name(d->d_name, &len))
+                continue;
+            unsigned char type = d->d_type;
+            if (type == DT_UNKNOWN) {
+                struct stat st;
+                if (fstatat(dfd, d->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode))
+                    type = DT_REG;
+            }
+            if (type != DT_REG)
+                continue;
+            /* Collected in listing order, sorted once below. */
+            if (w->count == w->cap) {
+                size_t cap = w->cap ? w->cap * 2 : 1024;
+                char **grown = realloc(w->names, cap * sizeof *grown);
+                if (!grown) {
+                    rc = MAO_ENOMEM;
+                    goto done;
+                }
+                w->names = grown;
+                w->cap = cap;
+            }
+            if (!(w->names[w->count] = strdup(d->d_name))) {
+                rc = MAO_ENOMEM;
+                goto done;
+            }
+            w->count++;
+        }
+    }
+    qsort(w->names, w->count, sizeof *w->names, s_name_cmp);
+done:
+    free(buf);
+    w->stale = rc < 0;
+    w->rescans++;
+    return rc;
+}
+
+/* Puts the inotify watch on the folder, again after it was removed, moved or
+ * replaced.  One inotify descriptor serves the watch's whole life: closing
+ * one costs the kernel a grace period (milliseconds).  Returns 0,
+ * MAO_ENOTFOUND or MAO_EFAIL. */
+static int s_watch(mao_spike_watch_t *w)
+{
+    if (w->ifd < 0 && (w->ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC)) < 0) {
+        mao_error_set("cannot watch '%s': %s", w->path, strerror(errno));
+        return MAO_EFAIL;
+    }
+    w->wd = inotify_add_watch(w->ifd, w->path,
+                              IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO |
+                                  IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR | IN_DONT_FOLLOW);
+    if (w->wd < 0) {
+        int e = errno;
+        mao_error_set("cannot watch '%s': %s", w->path, strerror(e));
+        return e == ENOENT ? MAO_ENOTFOUND : MAO_EFAIL;
+    }
+    w->rewatch = 0;
+    w->stale = 1;
+    return 0;
+}
+
+/* Applies what happened in the folder since the last look.  A name that
+ * appeared counts when it is (still) a regular file; one that went away is
+ * forgotten.  A lost event or a moved folder makes the set stale. */
+static int s_drain(mao_spike_watch_t *w, int dfd)
+{
+    char buf[64 * 1024] __attribute__((aligned(__alignof__(struct inotify_event))));
+    for (;;) {
+        ssize_t n = read(w->ifd, buf, sizeof buf);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno == EAGAIN)
+                return 0;
+            mao_error_set("cannot read the watch of '%s': %s", w->path, strerror(errno));
+            w->stale = 1;
+            return MAO_EFAIL;
+        }
+        for (ssize_t off = 0; off < n;) {
+            const struct inotify_event *ev = (const struct inotify_event *)(buf + off);
+            off += (ssize_t)(sizeof *ev + ev->len);
+            if (ev->mask & IN_Q_OVERFLOW) {
+                w->stale = 1;
+                continue;
+            }
+            if (ev->wd != w->wd)
+                continue; /* left over from a folder watched before */
+            if (ev->mask & (IN_IGNORED | IN_DELETE_SELF | IN_MOVE_SELF)) {
+                w->rewatch = 1;
+                w->stale = 1;
+                continue;
+            }
+            size_t len;
+            if (w->stale || ev->len == 0 || (ev->mask & IN_ISDIR) ||
+                !s_is_control_name(ev->name, &len))
+                continue;
+            if (ev->mask & (IN_CREATE | IN_MOVED_TO)) {
+                struct stat st;
+                if (fstatat(dfd, ev->name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode)) {
+                    if (s_set_add(w, ev->name) < 0)
+                        return MAO_ENOMEM;
+                } else {
+                    s_set_remove(w, ev->name);
+                }
+            } else {
+                s_set_remove(w, ev->name);
+            }
+        }
+    }
+}
+
+int mao_spike_watch_open(mao_spike_watch_t **out, const char *datapath)
+{
+    int rc;
+    if (!out || !datapath || !*datapath || strlen(datapath) >= MAO_SPIKE_PATH_MAX) {
+        mao_error_set("a folder to watch is missing or its path is too long");
+        return MAO_EINVAL;
+    }
+    mao_spike_watch_t *w = calloc(1, sizeof *w);
+    if (!w)
+        return MAO_ENOMEM;
+    snprintf(w->path, sizeof w->path, "%s", datapath);
+    w->ifd = -1;
+    if ((rc = s_watch(w)) < 0) {
+        mao_spike_watch_destroy(&w);
+        return rc;
+    }
+    *out = w;
+    return 0;
+}
+
+int mao_spike_watch_run(mao_spike_report_t *out, mao_spike_watch_t *self,
+                        const mao_spike_params_t *params)
+{
+    int rc;
+    int dfd = -1;
+    mao_spike_params_t p = params ? *params : mao_spike_params_default();
+    if (!out || !self) {
+        mao_error_set("spike report or watch missing");
+        return MAO_EINVAL;
+    }
+    if ((rc = s_begin(out, self->path, &p)) < 0 || (rc = s_open_dir(&dfd, self->path)) < 0)
+        goto cleanup;
+    if ((rc = s_drain(self, dfd)) < 0)
+        goto cleanup;
+    /* The folder may have been replaced (a fresh clone): watch it anew, then
+     * list it; what happens once the watch is in place is seen. */
+    if (self->rewatch && (rc = s_watch(self)) < 0)
+        goto cleanup;
+    if (self->stale && (rc = s_rescan(self, dfd)) < 0)
+        goto cleanup;
+    out->snapshots = self->count;
+    size_t k = (size_t)p.window + 1;
+    size_t m = self->count < k ? self->count : k;
+    rc = s_evaluate(out, dfd, self->names + (self->count - m), m, &p);
+cleanup:
+    s_end(out, rc);
+    if (dfd >= 0)
+        close(dfd);
+    return rc;
+}
+
+const char *mao_spike_watch_path(const mao_spike_watch_t *self)
+{
+    return self->path;
+}
+
+uint64_t mao_spike_watch_rescans(const mao_spike_watch_t *self)
+{
+    return self->rescans;
+}
+
+void mao_spike_watch_destroy(mao_spike_watch_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    mao_spike_watch_t *w = *self_p;
+    if (w->ifd >= 0)
+        close(w->ifd);
+    s_set_clear(w);
+    free(w->names);
+    free(w);
+    *self_p = NULL;
 }
 
 /* ---- output ---------------------------------------------------------------- */

@@ -27,6 +27,7 @@
 
 #include <jansson.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #define MAO_SPIKE_WINDOW_DEFAULT 2          /* previous values compared against */
 #define MAO_SPIKE_WINDOW_MAX 10000          /* the registry accepts 1..10000 too */
@@ -116,6 +117,37 @@ int mao_spike_params_apply(mao_spike_params_t *params, const mao_spike_opts_t *o
  *   MAO_EFAIL     the folder cannot be opened or listed (permissions, I/O);
  *   MAO_ENOMEM    out of memory. */
 int mao_spike_run(mao_spike_report_t *out, const char *datapath, const mao_spike_params_t *params);
+
+/*
+ * A watched folder: the worker runs the detector over the same folder after
+ * every run of a tool, and between two runs only a few files change.  A
+ * watch keeps the sorted set of the folder's control-file names and follows
+ * the folder with inotify, so a look costs reading the events and the newest
+ * window+1 files, however many files the folder holds.  The set is exact:
+ * every name that appears is checked to be a regular file, and when events
+ * were lost (queue overflow) or the folder itself was removed, moved or
+ * replaced, the next look lists it again.  One thread at a time per watch.
+ */
+typedef struct mao_spike_watch_t mao_spike_watch_t;
+
+/* Starts watching `datapath` (it must exist).  Nothing is listed yet: the
+ * first look does that.  Returns 0; MAO_ENOTFOUND when the folder is not
+ * there; MAO_EFAIL when it cannot be watched (e.g. no inotify watches left:
+ * fall back on mao_spike_run); MAO_EINVAL; MAO_ENOMEM. */
+int mao_spike_watch_open(mao_spike_watch_t **out, const char *datapath);
+
+/* mao_spike_run, on a watched folder: same report, same return codes. */
+int mao_spike_watch_run(mao_spike_report_t *out, mao_spike_watch_t *self,
+                        const mao_spike_params_t *params);
+
+/* The folder watched; owned by the watch. */
+const char *mao_spike_watch_path(const mao_spike_watch_t *self);
+
+/* How many times the folder was listed in full (1 after the first look). */
+uint64_t mao_spike_watch_rescans(const mao_spike_watch_t *self);
+
+/* Stops watching and frees; accepts NULL and sets *self_p to NULL. */
+void mao_spike_watch_destroy(mao_spike_watch_t **self_p);
 
 /* The report as JSON, a new reference owned by the caller, with the keys
  * datapath, snapshots, spike, rolling_avg, control_metric, diff, gain,

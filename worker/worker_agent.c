@@ -487,6 +487,7 @@ int worker_agent_open(worker_agent_t **out, mao_cfg_t *cfg)
     self->cfg = cfg;
     pthread_mutex_init(&self->site.clone_lock, NULL);
     pthread_mutex_init(&self->site.docker_lock, NULL);
+    pthread_mutex_init(&self->site.watch_lock, NULL);
     if ((rc = s_settings(self)) < 0)
         goto cleanup;
     self->jobs = zlistx_new();
@@ -549,6 +550,7 @@ void worker_agent_destroy(worker_agent_t **self_p)
     worker_site_close(&self->site);
     pthread_mutex_destroy(&self->site.clone_lock);
     pthread_mutex_destroy(&self->site.docker_lock);
+    pthread_mutex_destroy(&self->site.watch_lock);
     mao_cfg_destroy(&self->cfg);
     free(self);
     *self_p = NULL;

@@ -152,6 +152,10 @@ void worker_site_close(worker_site_t *site)
     while (site->docker_idle > 0)
         worker_docker_destroy(&site->docker_pool[--site->docker_idle]);
     pthread_mutex_unlock(&site->docker_lock);
+    pthread_mutex_lock(&site->watch_lock);
+    for (size_t i = 0; i < sizeof site->watches / sizeof site->watches[0]; i++)
+        mao_spike_watch_destroy(&site->watches[i].watch);
+    pthread_mutex_unlock(&site->watch_lock);
 }
 
 /* Step 1: the image is here, or pulled. */
@@ -284,16 +288,48 @@ remove:
                      job->run, id, mao_error_last());
 }
 
-/* Step 6: the spike detector over the control files. */
+/* Step 6: the spike detector over the control files.  The folder is kept
+ * watched between runs (mao_spike_watch), so after the first look the
+ * detector reads only what changed and the newest files, however many the
+ * folder holds; when the folder cannot be watched, it is listed each time. */
 static void s_detect(worker_job_t *job, const char *datadir, s_outcome_t *o)
 {
+    worker_site_t *site = (worker_site_t *)job->site;
     mao_spike_params_t params = mao_spike_params_default();
     mao_spike_report_t report;
+    size_t slots = sizeof site->watches / sizeof site->watches[0];
     if (mao_spike_params_apply(&params, &job->tool.spike) < 0) {
         o->report = json_pack("{s:s, s:s}", "datapath", datadir, "error", mao_error_last());
         return;
     }
-    mao_spike_run(&report, datadir, &params);
+    pthread_mutex_lock(&site->watch_lock);
+    size_t slot = slots, oldest = 0;
+    for (size_t i = 0; i < slots; i++) {
+        if (site->watches[i].watch && strcmp(site->watches[i].datadir, datadir) == 0)
+            slot = i;
+        if (site->watches[i].used_ms < site->watches[oldest].used_ms)
+            oldest = i;
+    }
+    if (slot == slots) {
+        mao_spike_watch_t *w = NULL;
+        if (mao_spike_watch_open(&w, datadir) == 0) {
+            slot = oldest; /* a free slot has used_ms 0, so it is the oldest */
+            mao_spike_watch_destroy(&site->watches[slot].watch);
+            site->watches[slot].watch = w;
+            snprintf(site->watches[slot].datadir, sizeof site->watches[slot].datadir, "%s",
+                     datadir);
+        } else {
+            mao_log_debug("job", "watch.unavailable dir=%s detail=\"%s\"", datadir,
+                          mao_error_last());
+        }
+    }
+    if (slot < slots) {
+        site->watches[slot].used_ms = mao_now_ms();
+        mao_spike_watch_run(&report, site->watches[slot].watch, &params);
+    } else {
+        mao_spike_run(&report, datadir, &params);
+    }
+    pthread_mutex_unlock(&site->watch_lock);
     o->report = mao_spike_report_to_json(&report);
 }
 

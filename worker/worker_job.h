@@ -42,12 +42,18 @@ typedef struct {
     long long nano_cpus;
     long long pids;
     pthread_mutex_t clone_lock; /* one clone at a time into importdir */
+    pthread_mutex_t watch_lock;  /* guards the watched folders below */
+    struct {
+        char datadir[4200];
+        struct mao_spike_watch_t *watch; /* NULL: slot free */
+        int64_t used_ms;
+    } watches[32];               /* data folders followed for the detector, LRU */
     pthread_mutex_t docker_lock; /* guards the pool below */
     struct worker_docker_t *docker_pool[16]; /* opened Docker handles, idle */
     int docker_idle;            /* handles in the pool */
 } worker_site_t;
 
-/* Frees the site's idle Docker handles. */
+/* Frees the site's idle Docker handles and watched folders. */
 void worker_site_close(worker_site_t *site);
 
 typedef struct {

@@ -862,10 +862,148 @@ static void test_spike__text_output(void **state)
     assert_int_equal(mao_spike_report_text(NULL, 10, &r), MAO_EINVAL);
 }
 
+
+/* ---- the watched folder ------------------------------------------------------- */
+
+/* The watch and a full scan must agree on every field of the report. */
+static void s_assert_same(const mao_spike_report_t *a, const mao_spike_report_t *b)
+{
+    assert_int_equal(a->snapshots, b->snapshots);
+    assert_int_equal(a->enough_data, b->enough_data);
+    assert_string_equal(a->newest, b->newest);
+    assert_string_equal(a->error, b->error);
+    assert_int_equal(a->spike, b->spike);
+    assert_true(a->current == b->current);
+    assert_true(a->rolling_avg == b->rolling_avg);
+    assert_true(a->gain == b->gain || (a->gain != a->gain && b->gain != b->gain));
+}
+
+static void s_compare(mao_spike_watch_t *w, const char *dir)
+{
+    mao_spike_report_t watched, scanned;
+    mao_spike_params_t p = mao_spike_params_default();
+    assert_int_equal(mao_spike_watch_run(&watched, w, &p), 0);
+    assert_int_equal(mao_spike_run(&scanned, dir, &p), 0);
+    s_assert_same(&watched, &scanned);
+}
+
+static void test_spike__watch_follows_changes_exactly(void **state)
+{
+    const char *dir = *state;
+    char path[512], name[64], other[64];
+    mao_spike_watch_t *w = NULL;
+    s_write(dir, "control-0000.csv", "10\n");
+    assert_int_equal(mao_spike_watch_open(&w, dir), 0);
+    s_compare(w, dir);
+    assert_int_equal(mao_spike_watch_rescans(w), 1);
+
+    /* Random creates, deletes, renames, overwrites, symlinks and folders
+     * named like control files; after every batch the watch must say what a
+     * full listing says, without listing again. */
+    srand(11);
+    for (int batch = 0; batch < 60; batch++) {
+        for (int op = 0; op < 20; op++) {
+            snprintf(name, sizeof name, "control-%04d.csv", rand() % 300);
+            snprintf(path, sizeof path, "%s/%s", dir, name);
+            switch (rand() % 7) {
+            case 0:
+            case 1:
+            case 2: {
+                char value[32];
+                snprintf(value, sizeof value, "%d\n", 1 + rand() % 50);
+                struct stat st;
+                if (lstat(path, &st) == 0 && !S_ISREG(st.st_mode))
+                    break;
+                s_write(dir, name, value);
+                break;
+            }
+            case 3: unlink(path); break;
+            case 4: {
+                snprintf(other, sizeof other, "%s/control-%04d.csv", dir, rand() % 300);
+                struct stat st;
+                if (lstat(path, &st) == 0 && S_ISREG(st.st_mode) &&
+                    (lstat(other, &st) != 0 || S_ISREG(st.st_mode)))
+                    rename(path, other);
+                break;
+            }
+            case 5:
+                if (symlink("/etc/hostname", path) != 0 && errno != EEXIST)
+                    fail_msg("symlink: %s", strerror(errno));
+                break;
+            case 6: {
+                struct stat st;
+                if (lstat(path, &st) == 0 && S_ISDIR(st.st_mode))
+                    rmdir(path);
+                else if (lstat(path, &st) != 0)
+                    mkdir(path, 0755);
+                break;
+            }
+            }
+        }
+        s_compare(w, dir);
+    }
+    assert_int_equal(mao_spike_watch_rescans(w), 1);
+    mao_spike_watch_destroy(&w);
+    assert_null(w);
+}
+
+static void test_spike__watch_lists_again_when_events_are_lost(void **state)
+{
+    const char *dir = *state;
+    char name[64];
+    mao_spike_watch_t *w = NULL;
+    assert_int_equal(mao_spike_watch_open(&w, dir), 0);
+    s_compare(w, dir);
+    /* More events than the kernel queues for one watch (16384 by default). */
+    long max = 16384;
+    FILE *f = fopen("/proc/sys/fs/inotify/max_queued_events", "r");
+    if (f) {
+        if (fscanf(f, "%ld", &max) != 1)
+            max = 16384;
+        fclose(f);
+    }
+    for (long i = 0; i < max + 100; i++) {
+        snprintf(name, sizeof name, "control-%08ld.csv", i);
+        s_write(dir, name, "5\n");
+    }
+    s_compare(w, dir);
+    assert_int_equal(mao_spike_watch_rescans(w), 2);
+    mao_spike_watch_destroy(&w);
+}
+
+static void test_spike__watch_survives_a_replaced_folder(void **state)
+{
+    const char *dir = *state;
+    char sub[512];
+    mao_spike_watch_t *w = NULL;
+    snprintf(sub, sizeof sub, "%s/data", dir);
+    assert_int_equal(mkdir(sub, 0755), 0);
+    s_write(sub, "control-1.csv", "10\n");
+    s_write(sub, "control-2.csv", "10\n");
+    assert_int_equal(mao_spike_watch_open(&w, sub), 0);
+    s_compare(w, sub);
+    /* A fresh clone replaces the folder. */
+    assert_int_equal(mao_fs_rmtree(sub), 0);
+    assert_int_equal(mkdir(sub, 0755), 0);
+    s_write(sub, "control-7.csv", "1\n");
+    s_compare(w, sub);
+    assert_int_equal(mao_spike_watch_rescans(w), 2);
+    /* Gone altogether: the same error as a scan. */
+    assert_int_equal(mao_fs_rmtree(sub), 0);
+    mao_spike_report_t r;
+    assert_int_equal(mao_spike_watch_run(&r, w, NULL), MAO_ENOTFOUND);
+    assert_non_null(strstr(r.error, "does not exist"));
+    mao_spike_watch_destroy(&w);
+    assert_int_equal(mao_spike_watch_open(&w, sub), MAO_ENOTFOUND);
+}
+
 int main(void)
 {
 #define T(name) cmocka_unit_test_setup_teardown(name, s_setup, s_teardown)
     const struct CMUnitTest tests[] = {
+        T(test_spike__watch_follows_changes_exactly),
+        T(test_spike__watch_lists_again_when_events_are_lost),
+        T(test_spike__watch_survives_a_replaced_folder),
         T(test_spike__defaults),
         T(test_spike__params_overrides),
         T(test_spike__invalid_arguments),
