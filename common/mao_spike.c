@@ -898,7 +898,8 @@ static int s_rescan(mao_spike_watch_t *w, int dfd)
             w->count++;
         }
     }
-    qsort(w->names, w->count, sizeof *w->names, s_name_cmp);
+    if (w->count > 1)
+        qsort(w->names, w->count, sizeof *w->names, s_name_cmp);
 done:
     free(buf);
     w->stale = rc < 0;
