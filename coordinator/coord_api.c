@@ -332,6 +332,9 @@ static void s_run_get(coord_api_t *api, struct MHD_Connection *conn, const char 
     if (run) {
         json = coord_run_to_json(run, 1, 0);
         json_object_set_new(json, "version", json_integer(run->version));
+        const char *why = coord_dispatch_why_waiting(server, run);
+        if (why)
+            json_object_set_new(json, "waiting_for", json_string(why));
     }
     pthread_mutex_unlock(&server->lock);
     if (json) {
@@ -445,8 +448,12 @@ static json_t *s_start_run(coord_api_t *api, const char *name, const char *site,
     coord_run_t *run = wait > 0 ? s_wait_run(server, id, 0, mao_now_ms() + wait * 1000, 1)
                                 : coord_dispatch_find(server, id);
     json_t *json = run ? coord_run_to_json(run, 1, 0) : NULL;
-    if (run)
+    if (run) {
         json_object_set_new(json, "version", json_integer(run->version));
+        const char *why = coord_dispatch_why_waiting(server, run);
+        if (why)
+            json_object_set_new(json, "waiting_for", json_string(why));
+    }
     int done = run && coord_run_terminal(run);
     pthread_mutex_unlock(&server->lock);
     if (!json) {

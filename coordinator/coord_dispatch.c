@@ -731,6 +731,27 @@ coord_run_t *coord_dispatch_find(coord_server_t *self, const char *id)
     return zhashx_lookup(self->runs, id);
 }
 
+const char *coord_dispatch_why_waiting(coord_server_t *self, const coord_run_t *run)
+{
+    if (run->status != COORD_RUN_QUEUED)
+        return NULL;
+    if (run->worker[0])
+        return "sent to a worker, waiting for it to accept";
+    int up = 0, room = 0;
+    for (coord_worker_t *w = zhashx_first(self->workers); w; w = zhashx_next(self->workers)) {
+        if (!w->up || (run->want_site[0] && strcmp(w->site, run->want_site) != 0))
+            continue;
+        up++;
+        room += w->in_flight < w->capacity;
+    }
+    if (up == 0)
+        return run->want_site[0] ? "no worker is up at the requested site" : "no worker is up";
+    if (room == 0)
+        return run->want_site[0] ? "every worker at the requested site is busy"
+                                 : "every worker is busy";
+    return "about to be placed";
+}
+
 json_t *coord_dispatch_workers_json(coord_server_t *self)
 {
     json_t *list = json_array();

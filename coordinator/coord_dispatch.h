@@ -45,6 +45,11 @@ int coord_dispatch_submit(coord_server_t *self, json_t *tool_record, const char 
 /* The run with this id among those in memory, or NULL.  Caller holds the lock. */
 coord_run_t *coord_dispatch_find(coord_server_t *self, const char *id);
 
+/* Why a queued run still waits, for people ("no worker is up at site X",
+ * "every worker at site X is busy", ...), or NULL when it does not wait.
+ * Caller holds the lock. */
+const char *coord_dispatch_why_waiting(coord_server_t *self, const coord_run_t *run);
+
 /* Workers as the API shows them (new reference).  Caller holds the lock. */
 json_t *coord_dispatch_workers_json(coord_server_t *self);
 

@@ -127,15 +127,22 @@ static int s_exit_for(json_t *run)
 static int s_follow(ctl_t *ctl, json_t **run_p)
 {
     json_t *run = *run_p;
-    char last[64] = "";
+    char last[256] = "";
     for (;;) {
         const char *status = s_str(run, "status");
-        char state[64];
+        char state[256];
         snprintf(state, sizeof state, "%s/%s/%lld", status, s_str(run, "worker"),
                  (long long)json_integer_value(json_object_get(run, "attempt")));
+        snprintf(state + strlen(state), sizeof state - strlen(state), "/%s",
+                 s_str(run, "waiting_for"));
         if (strcmp(state, last) != 0 && !ctl->json) {
+            const char *why = s_str(run, "waiting_for");
+            char hint[160] = "";
+            if (*why && strcmp(why, "about to be placed") != 0)
+                snprintf(hint, sizeof hint, " (%s)", why);
             if (strcmp(status, "queued") == 0 && !*s_str(run, "worker"))
-                fprintf(stderr, "run %s queued: %s\n", s_str(run, "id"), s_str(run, "tool"));
+                fprintf(stderr, "run %s queued: %s%s\n", s_str(run, "id"), s_str(run, "tool"),
+                        hint);
             else if (strcmp(status, "running") == 0)
                 fprintf(stderr, "run %s started at site %s on worker %s\n", s_str(run, "id"),
                         s_str(run, "site"), s_str(run, "worker"));
