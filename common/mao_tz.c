@@ -19,6 +19,7 @@
 #include "mao_name.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -51,6 +52,9 @@ typedef struct {
 
 struct mao_tz_t {
     char name[MAO_TZ_NAME_MAX + 1];
+    char key[4200];            /* folder/name: what the cache knows it by */
+    long refs;                 /* openers still holding it (under s_cache_lock) */
+    struct mao_tz_t *next;     /* the cache's list */
     size_t count;      /* transitions */
     int64_t *times;    /* transition instants, strictly ascending */
     int32_t *offs;     /* offset in force from times[i] on */
@@ -531,15 +535,38 @@ const char *mao_tz_name(const mao_tz_t *tz)
     return tz ? tz->name : "UTC";
 }
 
+/* Zones are immutable once loaded, so every opener of one zone shares one
+ * copy: a coordinator with 100,000 schedules in Europe/Zurich holds one
+ * table.  The cache is a short list (there are few zones in use). */
+static pthread_mutex_t s_cache_lock = PTHREAD_MUTEX_INITIALIZER;
+static mao_tz_t *s_cache;
+
+static void s_free(mao_tz_t *self)
+{
+    free(self->times);
+    free(self->offs);
+    free(self);
+}
+
 void mao_tz_destroy(mao_tz_t **self_p)
 {
     if (!self_p || !*self_p)
         return;
     mao_tz_t *self = *self_p;
-    free(self->times);
-    free(self->offs);
-    free(self);
     *self_p = NULL;
+    pthread_mutex_lock(&s_cache_lock);
+    if (--self->refs > 0) {
+        pthread_mutex_unlock(&s_cache_lock);
+        return;
+    }
+    for (mao_tz_t **p = &s_cache; *p; p = &(*p)->next) {
+        if (*p == self) {
+            *p = self->next;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&s_cache_lock);
+    s_free(self);
 }
 
 typedef struct {
@@ -685,7 +712,55 @@ static int s_parse(mao_tz_t *tz, const unsigned char *data, size_t len)
     return 0;
 }
 
+static int s_load(mao_tz_t **out, const char *dir, const char *name);
+
 int mao_tz_open_dir(mao_tz_t **out, const char *dir, const char *name)
+{
+    char key[4200];
+    mao_tz_t *tz = NULL;
+    int rc;
+    if (!out || !dir || !name) {
+        mao_error_set("mao_tz_open_dir: out, dir and name are required");
+        return MAO_EINVAL;
+    }
+    *out = NULL;
+    snprintf(key, sizeof key, "%s/%s", dir, name);
+    pthread_mutex_lock(&s_cache_lock);
+    for (mao_tz_t *z = s_cache; z; z = z->next) {
+        if (strcmp(z->key, key) == 0) {
+            z->refs++;
+            *out = z;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&s_cache_lock);
+    if (*out)
+        return 0;
+    if ((rc = s_load(&tz, dir, name)) < 0)
+        return rc;
+    snprintf(tz->key, sizeof tz->key, "%s", key);
+    pthread_mutex_lock(&s_cache_lock);
+    for (mao_tz_t *z = s_cache; z; z = z->next) {
+        if (strcmp(z->key, key) == 0) { /* another thread loaded it meanwhile */
+            z->refs++;
+            *out = z;
+            break;
+        }
+    }
+    if (!*out) {
+        tz->refs = 1;
+        tz->next = s_cache;
+        s_cache = tz;
+        *out = tz;
+        tz = NULL;
+    }
+    pthread_mutex_unlock(&s_cache_lock);
+    if (tz)
+        s_free(tz);
+    return 0;
+}
+
+static int s_load(mao_tz_t **out, const char *dir, const char *name)
 {
     int rc;
     char path[4096];
@@ -751,8 +826,10 @@ int mao_tz_open_dir(mao_tz_t **out, const char *dir, const char *name)
 
 cleanup:
     free(data);
-    if (rc < 0)
-        mao_tz_destroy(&tz);
+    if (rc < 0 && tz) {
+        s_free(tz); /* never shared: not in the cache yet */
+        tz = NULL;
+    }
     *out = tz;
     return rc;
 }

@@ -84,7 +84,9 @@ int mao_tz_open(mao_tz_t **out, const char *name);
  * from configuration or tests, never from users).  Same returns. */
 int mao_tz_open_dir(mao_tz_t **out, const char *dir, const char *name);
 
-/* Frees a zone; accepts NULL and *self_p == NULL, and sets *self_p to NULL. */
+/* Releases a zone; accepts NULL and *self_p == NULL, and sets *self_p to NULL.
+ * Opening the same zone twice gives the same shared, immutable copy; it is
+ * freed when its last opener releases it. */
 void mao_tz_destroy(mao_tz_t **self_p);
 
 /* The name the zone was opened with; owned by the zone.  NULL zone: "UTC". */

@@ -140,10 +140,12 @@ static int s_follow(ctl_t *ctl, json_t **run_p)
             char hint[160] = "";
             if (*why && strcmp(why, "about to be placed") != 0)
                 snprintf(hint, sizeof hint, " (%s)", why);
-            if (strcmp(status, "queued") == 0 && !*s_str(run, "worker"))
+            /* The first line always says the run exists, whatever state the
+             * first answer already shows; later lines say what changed. */
+            if (!last[0] || (strcmp(status, "queued") == 0 && !*s_str(run, "worker")))
                 fprintf(stderr, "run %s queued: %s%s\n", s_str(run, "id"), s_str(run, "tool"),
                         hint);
-            else if (strcmp(status, "running") == 0)
+            if (strcmp(status, "running") == 0)
                 fprintf(stderr, "run %s started at site %s on worker %s\n", s_str(run, "id"),
                         s_str(run, "site"), s_str(run, "worker"));
             snprintf(last, sizeof last, "%s", state);
