@@ -9,8 +9,11 @@
 #include "coord_api.h"
 #include "coord_dispatch.h"
 #include "coord_notify.h"
+#include "coord_pg.h"
 #include "coord_registry.h"
+#include "coord_sched.h"
 #include "coord_store.h"
+#include "coord_tools.h"
 #include "mao_msg.h"
 #include "mao_error.h"
 #include "mao_fs.h"
@@ -129,6 +132,12 @@ static int s_query_true(struct MHD_Connection *conn, const char *name)
 
 static void s_tool_runs(coord_api_t *api, struct MHD_Connection *conn, const char *method,
                         const char *name, s_req_t *req, s_resp_t *resp);
+static json_t *s_schedule_create(coord_api_t *api, const char *name, json_t *body,
+                                 s_resp_t *resp);
+static void s_schedules_of(coord_api_t *api, const char *tool, s_resp_t *resp);
+static void s_tool_history(coord_api_t *api, struct MHD_Connection *conn, const char *name,
+                           s_resp_t *resp);
+static void s_tool_why(coord_api_t *api, const char *name, s_resp_t *resp);
 
 /* ---- /v1/tools and /v1/datasets -------------------------------------------------- */
 
@@ -145,6 +154,8 @@ static void s_registry_put(coord_api_t *api, s_resp_t *resp, coord_kind_t kind, 
         return;
     }
     const char *name = json_string_value(json_object_get(stored, "name"));
+    if (kind == COORD_TOOLS)
+        coord_tools_note(api->server->tools, stored);
     mao_log_info("registry", "%s.%s name=%s", coord_registry_noun(kind),
                  created ? "created" : "replaced", name);
     snprintf(resp->location, sizeof resp->location, "/v1/%ss/%s", coord_registry_noun(kind),
@@ -179,13 +190,32 @@ static void s_registry(coord_api_t *api, struct MHD_Connection *conn, const char
     }
     const char *name = rest + 1; /* rest is "/<name>" */
     const char *sub = strchr(name, '/');
-    if (kind == COORD_TOOLS && sub && strcmp(sub, "/runs") == 0) {
+    if (kind == COORD_TOOLS && sub &&
+        (strcmp(sub, "/runs") == 0 || strcmp(sub, "/schedules") == 0 ||
+         strcmp(sub, "/history") == 0 || strcmp(sub, "/why") == 0)) {
         char tool[MAO_NAME_MAX + 2];
         snprintf(tool, sizeof tool, "%.*s", (int)(sub - name), name);
-        if ((rc = mao_name_check("tool", tool)) < 0)
+        if ((rc = mao_name_check("tool", tool)) < 0) {
             s_fail_rc(resp, rc);
-        else
+        } else if (strcmp(sub, "/runs") == 0) {
             s_tool_runs(api, conn, method, tool, req, resp);
+        } else if (strcmp(sub, "/history") == 0 || strcmp(sub, "/why") == 0) {
+            if (strcmp(method, "GET") != 0)
+                s_method_not_allowed(resp, "GET");
+            else if (sub[1] == 'h')
+                s_tool_history(api, conn, tool, resp);
+            else
+                s_tool_why(api, tool, resp);
+        } else if (strcmp(method, "POST") == 0) {
+            json_t *body = s_body_object(req, resp);
+            if (body)
+                s_schedule_create(api, tool, body, resp);
+            json_decref(body);
+        } else if (strcmp(method, "GET") == 0) {
+            s_schedules_of(api, tool, resp);
+        } else {
+            s_method_not_allowed(resp, "GET, POST");
+        }
         return;
     }
     if ((rc = mao_name_check(coord_registry_noun(kind), name)) < 0) {
@@ -281,6 +311,8 @@ static coord_run_t *s_wait_run(coord_server_t *server, const char *id, unsigned 
  * or waiting (queue/<id>). */
 static int s_run_from_etcd(json_t **out, coord_server_t *server, const char *id)
 {
+    if (server->pg)
+        return coord_pg_run(out, server->pg, id);
     mao_etcd_kvs_t kvs;
     mao_etcd_kv_t kv;
     char key[160];
@@ -349,6 +381,30 @@ static void s_run_get(coord_api_t *api, struct MHD_Connection *conn, const char 
         s_reply(resp, 200, json);
 }
 
+/* Runs from the store, newest first: PostgreSQL, or etcd's runs/ (finished)
+ * and queue/ (waiting and running). */
+static int s_history(json_t **out, coord_server_t *server, const char *tool, const char *status,
+                     long limit)
+{
+    if (server->pg)
+        return coord_pg_runs(out, server->pg, tool, status, limit);
+    char prefix[128];
+    snprintf(prefix, sizeof prefix, "runs/%s%s", tool ? tool : "", tool ? "/" : "");
+    mao_etcd_kvs_t kvs;
+    int rc = mao_etcd_list(server->etcd, prefix, 0, 0, &kvs);
+    if (rc < 0)
+        return rc;
+    json_t *list = json_array();
+    for (size_t i = 0; i < kvs.count; i++) {
+        json_t *r = json_loadb(kvs.items[i].value, kvs.items[i].value_len, 0, NULL);
+        if (r)
+            json_array_append_new(list, r);
+    }
+    mao_etcd_kvs_free(&kvs);
+    *out = list;
+    return 0;
+}
+
 static int s_by_id_desc(const void *a, const void *b)
 {
     const char *x = json_string_value(json_object_get(*(json_t *const *)a, "id")) ?: "";
@@ -371,25 +427,21 @@ static void s_run_list(coord_api_t *api, struct MHD_Connection *conn, s_resp_t *
         return;
     }
     json_t *seen = json_object(); /* id -> run json */
-    char prefix[128];
-    snprintf(prefix, sizeof prefix, "runs/%s%s", tool ? tool : "", tool ? "/" : "");
-    mao_etcd_kvs_t kvs;
-    int rc = mao_etcd_list(server->etcd, prefix, 0, 0, &kvs);
-    s_note_etcd(api, rc);
+    json_t *stored = NULL;
+    int rc = s_history(&stored, server, tool, status, limit);
     if (rc < 0) {
         json_decref(seen);
         s_fail_rc(resp, rc);
         return;
     }
-    for (size_t i = 0; i < kvs.count; i++) {
-        json_t *r = json_loadb(kvs.items[i].value, kvs.items[i].value_len, 0, NULL);
+    size_t i;
+    json_t *r;
+    json_array_foreach(stored, i, r) {
         const char *id = json_string_value(json_object_get(r, "id"));
         if (id)
-            json_object_set_new(seen, id, r);
-        else
-            json_decref(r);
+            json_object_set(seen, id, r);
     }
-    mao_etcd_kvs_free(&kvs);
+    json_decref(stored);
     pthread_mutex_lock(&server->lock);
     for (coord_run_t *run = zhashx_first(server->runs); run; run = zhashx_next(server->runs))
         if (!tool || strcmp(run->tool, tool) == 0)
@@ -406,7 +458,7 @@ static void s_run_list(coord_api_t *api, struct MHD_Connection *conn, s_resp_t *
     }
     qsort(all, k, sizeof *all, s_by_id_desc);
     json_t *list = json_array();
-    for (size_t i = 0; i < k && (long)i < limit; i++) {
+    for (i = 0; i < k && (long)i < limit; i++) {
         json_object_del(all[i], "log_tail");
         json_array_append(list, all[i]);
     }
@@ -534,7 +586,7 @@ static void s_metrics(coord_api_t *api, s_resp_t *resp)
     pthread_mutex_unlock(&server->lock);
     fprintf(out, "# HELP mao_runs_total Runs by final status (queued: runs made).\n"
                  "# TYPE mao_runs_total counter\n");
-    for (int s = 0; s < 5; s++)
+    for (int s = 0; s < COORD_RUN_STATUSES; s++)
         fprintf(out, "mao_runs_total{status=\"%s\"} %llu\n",
                 coord_run_status_name((coord_run_status_t)s), (unsigned long long)m.runs_total[s]);
     fprintf(out, "# HELP mao_runs Runs now waiting or running.\n# TYPE mao_runs gauge\n"
@@ -572,6 +624,258 @@ static void s_metrics(coord_api_t *api, s_resp_t *resp)
     resp->json = NULL;
     resp->status = 200;
     resp->text = buf;
+}
+
+/* ---- schedules ------------------------------------------------------------------- */
+
+/* Waits (lock held) until store unit `seq` is durable, at most `ms`.  Returns 1
+ * when it is. */
+static int s_wait_durable(coord_server_t *server, uint64_t seq, long ms)
+{
+    int64_t deadline = mao_now_ms() + ms;
+    while (seq && coord_store_durable(server->store) < seq) {
+        int64_t now = mao_now_ms();
+        if (now >= deadline)
+            return 0;
+        int64_t until = deadline < now + 200 ? deadline : now + 200;
+        struct timespec ts = {.tv_sec = until / 1000, .tv_nsec = (long)(until % 1000) * 1000000};
+        pthread_cond_timedwait(&server->changed, &server->lock, &ts);
+    }
+    return 1;
+}
+
+/* Writes a schedule's record (lock held); returns the store unit. */
+static uint64_t s_store_schedule(coord_server_t *server, coord_sched_t *sc, int removed)
+{
+    json_t *record = removed ? NULL : coord_sched_record(sc);
+    coord_store_item_t item = {.kind = removed ? COORD_STORE_SCHEDULE_DELETE : COORD_STORE_SCHEDULE,
+                               .id = sc->id,
+                               .record = record};
+    uint64_t seq = coord_store_write(server->store, &item, 1);
+    json_decref(record);
+    return seq;
+}
+
+/* Answers once the change is durable: `ok` status then, 202 when the store
+ * is away (the change is kept and written when it returns). */
+static void s_reply_durable(coord_server_t *server, s_resp_t *resp, uint64_t seq, unsigned ok,
+                            json_t *json)
+{
+    if (s_wait_durable(server, seq, 5000)) {
+        s_reply(resp, ok, json);
+        return;
+    }
+    json_object_set_new(json, "pending",
+                        json_string("the store does not answer; the change is kept and written "
+                                    "as soon as it does"));
+    s_reply(resp, 202, json);
+}
+
+/* POST /v1/tools/{name}/schedules */
+static json_t *s_schedule_create(coord_api_t *api, const char *name, json_t *body, s_resp_t *resp)
+{
+    coord_server_t *server = api->server;
+    coord_sched_t *sc = NULL;
+    json_t *tool = NULL;
+    int rc = coord_sched_from_request(&sc, body, name, mao_now_ms());
+    if (rc < 0) {
+        s_fail_rc(resp, rc);
+        return NULL;
+    }
+    rc = coord_registry_get(&tool, server->registry, COORD_TOOLS, name);
+    s_note_etcd(api, rc);
+    if (rc < 0) {
+        coord_sched_destroy(&sc);
+        s_fail_rc(resp, rc);
+        return NULL;
+    }
+    coord_tools_note(server->tools, tool);
+    json_decref(tool);
+    pthread_mutex_lock(&server->lock);
+    coord_scheds_add(server->scheds, sc);
+    uint64_t seq = s_store_schedule(server, sc, 0);
+    json_t *json = coord_sched_to_json(sc);
+    mao_log_info("sched", "schedule.created id=%s tool=%s trigger=\"%s\"", sc->id, sc->tool,
+                 json_string_value(json_object_get(json, "trigger")));
+    coord_server_wake(server);
+    s_reply_durable(server, resp, seq, 201, json);
+    pthread_mutex_unlock(&server->lock);
+    snprintf(resp->location, sizeof resp->location, "/v1/schedules/%s",
+             json_string_value(json_object_get(resp->json, "id")));
+    return resp->json;
+}
+
+static void s_schedules(coord_api_t *api, struct MHD_Connection *conn, const char *method,
+                        const char *rest, s_resp_t *resp)
+{
+    coord_server_t *server = api->server;
+    if (*rest == '\0' || strcmp(rest, "/") == 0) {
+        if (strcmp(method, "GET") != 0) {
+            s_method_not_allowed(resp, "GET");
+            return;
+        }
+        const char *tool = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "tool");
+        json_t *list = json_array();
+        pthread_mutex_lock(&server->lock);
+        for (coord_sched_t *sc = coord_scheds_first(server->scheds); sc;
+             sc = coord_scheds_next(server->scheds))
+            if (!tool || strcmp(sc->tool, tool) == 0)
+                json_array_append_new(list, coord_sched_to_json(sc));
+        pthread_mutex_unlock(&server->lock);
+        s_reply(resp, 200, list);
+        return;
+    }
+    char id[MAO_ID_LEN + 1];
+    const char *sub = strchr(rest + 1, '/');
+    size_t idlen = sub ? (size_t)(sub - rest - 1) : strlen(rest + 1);
+    snprintf(id, sizeof id, "%.*s", (int)(idlen < sizeof id ? idlen : sizeof id - 1), rest + 1);
+    if (idlen != MAO_ID_LEN || mao_id_time_ms(id) < 0) {
+        s_fail(resp, 404, "not_found", "no such schedule (a schedule id has 26 letters and "
+                                       "digits, as 'maoctl schedule get' shows)");
+        return;
+    }
+    pthread_mutex_lock(&server->lock);
+    coord_sched_t *sc = coord_scheds_find(server->scheds, id);
+    if (!sc) {
+        pthread_mutex_unlock(&server->lock);
+        s_fail(resp, 404, "not_found", "no such schedule");
+        return;
+    }
+    if (!sub) {
+        if (strcmp(method, "GET") == 0) {
+            s_reply(resp, 200, coord_sched_to_json(sc));
+        } else if (strcmp(method, "DELETE") == 0) {
+            uint64_t seq = s_store_schedule(server, sc, 1);
+            mao_log_info("sched", "schedule.removed id=%s tool=%s", sc->id, sc->tool);
+            coord_scheds_remove(server->scheds, sc);
+            coord_server_wake(server);
+            s_reply_durable(server, resp, seq, 200,
+                            json_pack("{s:s, s:b}", "id", id, "removed", 1));
+        } else {
+            s_method_not_allowed(resp, "GET, DELETE");
+        }
+    } else if (strcmp(sub, "/pause") == 0 || strcmp(sub, "/resume") == 0) {
+        if (strcmp(method, "POST") != 0) {
+            s_method_not_allowed(resp, "POST");
+        } else {
+            int pause = strcmp(sub, "/pause") == 0;
+            coord_scheds_pause(server->scheds, sc, pause, mao_now_ms());
+            uint64_t seq = s_store_schedule(server, sc, 0);
+            mao_log_info("sched", "schedule.%s id=%s", pause ? "paused" : "resumed", sc->id);
+            coord_server_wake(server);
+            s_reply_durable(server, resp, seq, 200, coord_sched_to_json(sc));
+        }
+    } else if (strcmp(sub, "/preview") == 0) {
+        const char *c = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "count");
+        long count = c ? strtol(c, NULL, 10) : 10;
+        if (count < 1 || count > 1000)
+            count = 10;
+        int64_t fires[1000];
+        size_t n = 0;
+        int64_t after = sc->next_slot - 1 > mao_now_ms() / 1000 ? sc->next_slot - 1
+                                                              : mao_now_ms() / 1000;
+        if (sc->paused)
+            after = mao_now_ms() / 1000;
+        mao_sched_preview(fires, (size_t)count, &n, sc->trigger, sc->anchor, after);
+        json_t *list = json_array();
+        int64_t jitter = (int64_t)mao_sched_jitter(sc->tool, sc->jitter_s);
+        for (size_t i = 0; i < n; i++) {
+            char when[40];
+            mao_time_iso(when, sizeof when, (fires[i] + jitter) * 1000);
+            json_array_append_new(list, json_string(when));
+        }
+        json_t *j = coord_sched_to_json(sc);
+        json_object_set_new(j, "fires", list);
+        s_reply(resp, 200, j);
+    } else {
+        s_fail(resp, 404, "not_found", "no such endpoint (see docs/api.md)");
+    }
+    pthread_mutex_unlock(&server->lock);
+}
+
+static void s_schedules_of(coord_api_t *api, const char *tool, s_resp_t *resp)
+{
+    json_t *list = json_array();
+    pthread_mutex_lock(&api->server->lock);
+    for (coord_sched_t *sc = coord_scheds_first(api->server->scheds); sc;
+         sc = coord_scheds_next(api->server->scheds))
+        if (strcmp(sc->tool, tool) == 0)
+            json_array_append_new(list, coord_sched_to_json(sc));
+    pthread_mutex_unlock(&api->server->lock);
+    s_reply(resp, 200, list);
+}
+
+/* GET /v1/tools/{name}/history: the tool's runs, newest first, with their
+ * control values, for `maoctl tool history`. */
+static void s_tool_history(coord_api_t *api, struct MHD_Connection *conn, const char *name,
+                           s_resp_t *resp)
+{
+    const char *lim = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "limit");
+    long limit = lim ? strtol(lim, NULL, 10) : 30;
+    if (limit < 1 || limit > 10000)
+        limit = 30;
+    json_t *stored = NULL;
+    int rc = s_history(&stored, api->server, name, NULL, limit);
+    s_note_etcd(api, rc);
+    if (rc < 0) {
+        s_fail_rc(resp, rc);
+        return;
+    }
+    size_t n = json_array_size(stored), i;
+    json_t **all = calloc(n ? n : 1, sizeof *all);
+    json_t *r;
+    json_array_foreach(stored, i, r) all[i] = r;
+    qsort(all, n, sizeof *all, s_by_id_desc);
+    json_t *list = json_array();
+    static const char *keep[] = {"id",    "status",  "site",          "created_at",
+                                 "finished_at", "slot_time", "control_value", "verdict",
+                                 "spike", "reason",  "schedule",      NULL};
+    for (i = 0; i < n && (long)i < limit; i++) {
+        json_t *row = json_object();
+        for (size_t k = 0; keep[k]; k++)
+            json_object_set(row, keep[k], json_object_get(all[i], keep[k]) ?: json_null());
+        json_array_append_new(list, row);
+    }
+    free(all);
+    json_decref(stored);
+    s_reply(resp, 200, list);
+}
+
+/* GET /v1/tools/{name}/why */
+static void s_tool_why(coord_api_t *api, const char *name, s_resp_t *resp)
+{
+    coord_server_t *server = api->server;
+    json_t *stored = NULL;
+    int rc = s_history(&stored, server, name, NULL, 200);
+    s_note_etcd(api, rc);
+    pthread_mutex_lock(&server->lock);
+    json_t *why = coord_sched_why(server, name);
+    pthread_mutex_unlock(&server->lock);
+    json_t *last = NULL;
+    size_t i;
+    json_t *r;
+    json_array_foreach(stored, i, r) {
+        const char *st = json_string_value(json_object_get(r, "status"));
+        if (!st || strcmp(st, "skipped") == 0 || strcmp(st, "missed") == 0)
+            continue;
+        if (!last || strcmp(json_string_value(json_object_get(r, "id")),
+                            json_string_value(json_object_get(last, "id"))) > 0)
+            last = r;
+    }
+    if (last) {
+        json_t *row = json_pack("{s:O?, s:O?, s:O?, s:O?, s:O?}", "id", json_object_get(last, "id"),
+                                "status", json_object_get(last, "status"), "finished_at",
+                                json_object_get(last, "finished_at"), "site",
+                                json_object_get(last, "site"), "verdict",
+                                json_object_get(last, "verdict"));
+        json_object_set_new(why, "last_run", row);
+    } else {
+        json_object_set_new(why, "last_run", rc < 0 ? json_string("unknown: the store does not "
+                                                                  "answer")
+                                                    : json_null());
+    }
+    json_decref(stored);
+    s_reply(resp, 200, why);
 }
 
 /* ---- the original orchestrator's endpoints ------------------------------------------ */
@@ -693,9 +997,22 @@ static void s_legacy_run(coord_api_t *api, s_req_t *req, s_resp_t *resp)
         return;
     }
     if (json_is_true(json_object_get(body, "cron"))) {
-        s_fail(resp, 501, "not_implemented",
-               "scheduling through POST /run is not available in this version; run the tool "
-               "now with \"cron\": false");
+        /* The original's scheduling: {"name", "cron": true, "frequency": daily|weekly}. */
+        const char *freq = json_string_value(json_object_get(body, "frequency"));
+        json_t *request = json_pack("{s:s}", "frequency", freq ? freq : "");
+        json_t *sched = s_schedule_create(api, name, request, resp);
+        json_decref(request);
+        if (sched) {
+            char msg[256];
+            snprintf(msg, sizeof msg, "Tool %s scheduled to run %s (job %s)", name, freq,
+                     json_string_value(json_object_get(sched, "id")));
+            json_t *answer = json_pack(
+                "{s:s, s:n, s:s, s:{s:O, s:O}}", "tool", name, "datadir", "message", msg,
+                "scheduler_output", "job_id", json_object_get(sched, "id"), "next_run_time",
+                json_object_get(sched, "next_fire"));
+            resp->location[0] = '\0';
+            s_reply(resp, 200, answer);
+        }
         json_decref(body);
         return;
     }
@@ -790,6 +1107,8 @@ static void s_route(coord_api_t *api, struct MHD_Connection *conn, const char *m
             s_run_list(api, conn, resp);
         else
             s_run_get(api, conn, rest + 1, resp);
+    } else if (s_prefix(url, "/v1/schedules", &rest)) {
+        s_schedules(api, conn, method, rest, resp);
     } else if (strcmp(url, "/v1/workers") == 0) {
         if (get)
             s_workers(api, resp);

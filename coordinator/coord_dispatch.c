@@ -7,7 +7,10 @@
  */
 #include "coord_dispatch.h"
 #include "coord_notify.h"
+#include "coord_pg.h"
+#include "coord_sched.h"
 #include "coord_store.h"
+#include "coord_tools.h"
 #include "mao_error.h"
 #include "mao_log.h"
 #include "mao_msg.h"
@@ -91,32 +94,25 @@ static json_t *s_run_event(const coord_run_t *run)
 
 /* ---- run bookkeeping (lock held) ------------------------------------------------------ */
 
-static void s_key(char *out, size_t size, const coord_run_t *run, int finished)
+/* A run's record as a store item. */
+static coord_store_item_t s_run_item(const coord_run_t *run, json_t *record)
 {
-    if (finished)
-        snprintf(out, size, "runs/%s/%s", run->tool, run->id);
-    else
-        snprintf(out, size, "queue/%s", run->id);
+    return (coord_store_item_t){.kind = COORD_STORE_RUN, .id = run->id, .tool = run->tool,
+                                .finished = coord_run_terminal(run), .record = record};
 }
 
-/* A run changed: tell waiters, write it behind. */
-static void s_changed(coord_server_t *self, coord_run_t *run)
+/* A run changed: tell waiters, write it behind.  Returns the store unit. */
+static uint64_t s_changed(coord_server_t *self, coord_run_t *run)
 {
     run->version++;
     pthread_cond_broadcast(&self->changed);
-    char key[160], queue_key[64];
-    if (coord_run_terminal(run)) {
-        s_key(key, sizeof key, run, 1);
-        s_key(queue_key, sizeof queue_key, run, 0);
-        json_t *record = coord_run_to_json(run, 1, 0);
-        coord_store_put(self->store, key, record, queue_key, run->id, run->tool);
-        json_decref(record);
-    } else {
-        s_key(key, sizeof key, run, 0);
-        json_t *record = coord_run_to_json(run, 0, 1);
-        coord_store_put(self->store, key, record, NULL, NULL, NULL);
-        json_decref(record);
-    }
+    json_t *record = coord_run_to_json(run, coord_run_terminal(run), !coord_run_terminal(run));
+    coord_store_item_t item = s_run_item(run, record);
+    uint64_t seq = coord_store_write(self->store, &item, 1);
+    json_decref(record);
+    if (coord_run_terminal(run))
+        run->final_seq = seq;
+    return seq;
 }
 
 static coord_worker_t *s_worker(coord_server_t *self, const char *id)
@@ -203,6 +199,7 @@ static void s_finish(coord_server_t *self, coord_run_t *run, coord_run_status_t 
         zhashx_update(self->last_site, run->tool, run->site);
     s_changed(self, run);
     s_remember_finished(self, run);
+    coord_sched_run_ended(self, run);
 }
 
 /* ---- placement ------------------------------------------------------------------- */
@@ -242,10 +239,17 @@ static void s_dispatch(coord_server_t *self)
             room += w->capacity - w->in_flight;
     /* Deleting a node other than the cursor keeps zlistx's cursor valid, so
      * the walk takes the next run before it takes a placed one out. */
+    uint64_t durable = coord_store_durable(self->store);
     coord_run_t *run = room > 0 ? zlistx_first(self->queue) : NULL;
     while (run && room > 0) {
         void *handle = zlistx_cursor(self->queue);
         coord_run_t *next = zlistx_next(self->queue);
+        /* A scheduled run goes out only once its slot is durably its own; a
+         * retry waits for its backoff; queue-one waits for the one before. */
+        if (run->held || run->not_before_ms > now || (run->schedule[0] && run->created_seq > durable)) {
+            run = next;
+            continue;
+        }
         coord_worker_t *w = s_place(self, run, now);
         if (w) {
             zlistx_delete(self->queue, handle);
@@ -258,10 +262,19 @@ static void s_dispatch(coord_server_t *self)
             json_object_set_new(job, "run", json_string(run->id));
             json_object_set_new(job, "attempt", json_integer(run->attempt));
             json_object_set(job, "tool", run->tool_record);
+            if (run->timeout_s)
+                json_object_set_new(job, "timeout_s", json_integer(run->timeout_s));
             s_send(self, w->id, job);
             json_decref(job);
-            mao_log_info("dispatch", "run.dispatched run=%s tool=%s worker=%s site=%s attempt=%ld",
-                         run->id, run->tool, w->id, w->site, run->attempt);
+            if (run->planned_ms)
+                mao_log_info("dispatch", "run.dispatched run=%s tool=%s worker=%s site=%s "
+                                         "attempt=%ld schedule=%s late_ms=%lld",
+                             run->id, run->tool, w->id, w->site, run->attempt, run->schedule,
+                             (long long)(mao_now_ms() - run->planned_ms));
+            else
+                mao_log_info("dispatch", "run.dispatched run=%s tool=%s worker=%s site=%s "
+                                         "attempt=%ld",
+                             run->id, run->tool, w->id, w->site, run->attempt);
             run->version++;
             pthread_cond_broadcast(&self->changed);
         }
@@ -409,7 +422,8 @@ static void s_notify_spike(coord_server_t *self, coord_run_t *run, json_t *repor
         return;
     /* Sortable by time; the run id keeps two spikes of one tool apart. */
     snprintf(key, sizeof key, "notifications/%lld-%s-%s", (long long)now, run->tool, run->id);
-    coord_store_put(self->store, key, n, NULL, NULL, NULL);
+    coord_store_item_t item = {.kind = COORD_STORE_NOTIFICATION, .id = key + 14, .record = n};
+    coord_store_write(self->store, &item, 1);
     coord_notify_send(self->notify, n);
     s_publish(self, "spike", json_deep_copy(n));
     json_decref(n);
@@ -456,7 +470,7 @@ static void s_on_result(coord_server_t *self, const char *from, json_t *msg)
                                             "worker", from, "status", status, "reason",
                                             "finished after another result was recorded"));
         }
-        if (run->recorded)
+        if (run->final_seq && run->final_seq <= coord_store_durable(self->store))
             s_send_simple(self, from, "result_ack", id, NULL);
         else
             snprintf(run->ack_to, sizeof run->ack_to, "%s", from);
@@ -483,6 +497,7 @@ static void s_on_result(coord_server_t *self, const char *from, json_t *msg)
     run->result = json_incref(msg);
     snprintf(run->ack_to, sizeof run->ack_to, "%s", from);
     s_finish(self, run, st);
+    zlistx_add_end(self->acks, run);
     json_t *event = s_run_event(run);
     const char *verdict = coord_run_verdict(run);
     json_t *report = json_object_get(msg, "report");
@@ -574,26 +589,58 @@ done:
     return 0;
 }
 
-/* The wake eventfd: new runs from API threads, results recorded by the store. */
+/* Re-arms the one-shot timer for the next schedule due.  A timer of its own,
+ * at the exact time, keeps fires punctual whatever the cron's period. */
+static int s_on_sched_timer(zloop_t *loop, int timer_id, void *arg);
+
+static void s_arm(coord_server_t *self)
+{
+    int64_t due = coord_scheds_next_due(self->scheds);
+    if (due == self->sched_timer_due && self->sched_timer_id >= 0)
+        return;
+    if (self->sched_timer_id >= 0)
+        zloop_timer_end(self->loop, self->sched_timer_id);
+    self->sched_timer_id = -1;
+    self->sched_timer_due = due;
+    if (due == INT64_MAX)
+        return;
+    int64_t delay = due - mao_now_ms();
+    self->sched_timer_id =
+        zloop_timer(self->loop, delay < 1 ? 1 : (size_t)delay, 1, s_on_sched_timer, self);
+}
+
+static int s_on_sched_timer(zloop_t *loop, int timer_id, void *arg)
+{
+    coord_server_t *self = arg;
+    pthread_mutex_lock(&self->lock);
+    self->sched_timer_id = -1; /* a one-shot timer is gone once it fired */
+    if (self->scheds_loaded)
+        coord_sched_tick(self, mao_now_ms());
+    s_dispatch(self);
+    s_arm(self);
+    pthread_mutex_unlock(&self->lock);
+    return 0;
+}
+
+/* The wake eventfd: new runs and schedules from API threads, writes made
+ * durable by the store. */
 static int s_on_wake(zloop_t *loop, zmq_pollitem_t *item, void *arg)
 {
     coord_server_t *self = arg;
     uint64_t count;
     if (read(self->wake_fd, &count, sizeof count) < 0 && errno != EAGAIN)
         mao_log_warn("dispatch", "wake.read error=\"%s\"", strerror(errno));
-    json_t *done = coord_store_take_done(self->store);
+    uint64_t durable = coord_store_durable(self->store);
     pthread_mutex_lock(&self->lock);
-    size_t i;
-    json_t *id;
-    json_array_foreach(done, i, id) {
-        coord_run_t *run = zhashx_lookup(self->runs, json_string_value(id));
-        if (!run || !coord_run_terminal(run))
-            continue;
-        run->recorded = 1;
-        pthread_cond_broadcast(&self->changed);
-        if (run->ack_to[0]) {
-            s_send_simple(self, run->ack_to, "result_ack", run->id, NULL);
-            run->ack_to[0] = '\0';
+    /* Results whose final record is durable are acknowledged. */
+    for (coord_run_t *run = zlistx_first(self->acks); run; run = zlistx_next(self->acks)) {
+        if (run->final_seq && run->final_seq <= durable) {
+            run->recorded = 1;
+            if (run->ack_to[0]) {
+                s_send_simple(self, run->ack_to, "result_ack", run->id, NULL);
+                run->ack_to[0] = '\0';
+            }
+            zlistx_delete(self->acks, zlistx_cursor(self->acks));
         }
     }
     for (coord_run_t *run = zlistx_first(self->queue); run; run = zlistx_next(self->queue)) {
@@ -602,31 +649,67 @@ static int s_on_wake(zloop_t *loop, zmq_pollitem_t *item, void *arg)
             s_publish(self, "run.queued", s_run_event(run));
         }
     }
+    pthread_cond_broadcast(&self->changed);
     s_dispatch(self);
+    s_arm(self);
     pthread_mutex_unlock(&self->lock);
-    json_decref(done);
     return 0;
 }
 
 /* ---- the timer --------------------------------------------------------------------- */
 
-/* Reads queue/ back after a start: runs that were waiting or running when the
- * coordinator stopped.  Running ones are claimed again by their worker's
- * hello; the rest are dispatched.  Blocks for at most the etcd timeout, so it
- * is tried at start and then at most every 5 s until it works once. */
+/* Reads back what the coordinator held when it last stopped: its schedules,
+ * and the runs waiting or running.  Running ones are claimed again by their
+ * worker's hello; the rest are dispatched.  Blocks for at most the store's
+ * timeout, so it is tried at start and then at most every 5 s until it works
+ * once; nothing is fired before. */
 static void s_load_queue(coord_server_t *self)
 {
+    json_t *schedules = NULL, *runs = NULL;
     mao_etcd_kvs_t kvs;
     self->last_queue_try_ms = mao_now_ms();
-    if (mao_etcd_list(self->etcd, "queue/", 0, 0, &kvs) < 0) {
-        mao_log_warn("dispatch", "queue.unreadable detail=\"%s\"", mao_error_last());
+    int rc;
+    if (self->pg) {
+        if ((rc = coord_pg_schedules(&schedules, self->pg)) == 0)
+            rc = coord_pg_active_runs(&runs, self->pg);
+    } else {
+        schedules = json_array();
+        runs = json_array();
+        if ((rc = mao_etcd_list(self->etcd, "schedules/", 0, 0, &kvs)) == 0) {
+            for (size_t i = 0; i < kvs.count; i++)
+                json_array_append_new(schedules, json_loadb(kvs.items[i].value,
+                                                            kvs.items[i].value_len, 0, NULL)
+                                                     ?: json_null());
+            mao_etcd_kvs_free(&kvs);
+            if ((rc = mao_etcd_list(self->etcd, "queue/", 0, 0, &kvs)) == 0) {
+                for (size_t i = 0; i < kvs.count; i++)
+                    json_array_append_new(runs, json_loadb(kvs.items[i].value,
+                                                           kvs.items[i].value_len, 0, NULL)
+                                                    ?: json_null());
+                mao_etcd_kvs_free(&kvs);
+            }
+        }
+    }
+    if (rc < 0) {
+        mao_log_warn("dispatch", "state.unreadable detail=\"%s\"", mao_error_last());
+        json_decref(schedules);
+        json_decref(runs);
         return;
     }
     pthread_mutex_lock(&self->lock);
-    for (size_t i = 0; i < kvs.count; i++) {
-        json_t *record = mao_json_parse(kvs.items[i].value, kvs.items[i].value_len, "queue entry");
-        coord_run_t *run = record ? coord_run_from_record(record) : NULL;
-        json_decref(record);
+    size_t i, nsched = 0, nruns = 0;
+    json_t *record;
+    json_array_foreach(schedules, i, record) {
+        coord_sched_t *sc = coord_sched_from_record(record);
+        if (sc && !coord_scheds_find(self->scheds, sc->id)) {
+            coord_scheds_add(self->scheds, sc);
+            nsched++;
+        } else {
+            coord_sched_destroy(&sc);
+        }
+    }
+    json_array_foreach(runs, i, record) {
+        coord_run_t *run = coord_run_from_record(record);
         if (!run || zhashx_lookup(self->runs, run->id)) {
             coord_run_destroy(&run);
             continue;
@@ -634,12 +717,16 @@ static void s_load_queue(coord_server_t *self)
         zhashx_insert(self->runs, run->id, run);
         zlistx_add_end(self->queue, run);
         run->announced = 1;
+        coord_sched_adopt(self, run);
+        nruns++;
     }
-    if (kvs.count)
-        mao_log_info("dispatch", "queue.loaded runs=%zu", kvs.count);
+    mao_log_info("dispatch", "state.loaded schedules=%zu runs=%zu", nsched, nruns);
     self->queue_loaded = 1;
+    self->scheds_loaded = 1;
+    s_arm(self);
     pthread_mutex_unlock(&self->lock);
-    mao_etcd_kvs_free(&kvs);
+    json_decref(schedules);
+    json_decref(runs);
 }
 
 void coord_dispatch_load_queue(coord_server_t *self)
@@ -701,7 +788,85 @@ int coord_dispatch_cron(zloop_t *loop, int timer_id, void *arg)
         }
     }
     s_dispatch(self);
+    s_arm(self);
     pthread_mutex_unlock(&self->lock);
+    return 0;
+}
+
+/* ---- for the scheduler (lock held) ------------------------------------------------ */
+
+coord_run_t *coord_dispatch_scheduled(coord_server_t *self, json_t *tool_record,
+                                      const coord_sched_t *sched, int64_t slot, int64_t planned_ms,
+                                      long retry, int64_t not_before_ms, int held)
+{
+    coord_run_t *run = coord_run_new(tool_record, sched->site, "schedule");
+    if (!run)
+        return NULL;
+    snprintf(run->schedule, sizeof run->schedule, "%s", sched->id);
+    run->slot = slot;
+    run->planned_ms = planned_ms;
+    run->retry = retry;
+    run->timeout_s = sched->max_run_s;
+    run->not_before_ms = not_before_ms;
+    run->held = held;
+    zhashx_insert(self->runs, run->id, run);
+    zlistx_add_end(self->queue, run);
+    self->metrics.runs_total[COORD_RUN_QUEUED]++;
+    /* The run and the schedule's new last slot land together. */
+    json_t *record = coord_run_to_json(run, 0, 1);
+    json_t *sched_record = coord_sched_record(sched);
+    coord_store_item_t items[2] = {
+        s_run_item(run, record),
+        {.kind = COORD_STORE_SCHEDULE, .id = sched->id, .record = sched_record}};
+    run->created_seq = coord_store_write(self->store, items, 2);
+    json_decref(record);
+    json_decref(sched_record);
+    mao_log_info("dispatch", "run.queued run=%s tool=%s schedule=%s slot=%lld retry=%ld%s", run->id,
+                 run->tool, sched->id, (long long)slot, retry, held ? " held=1" : "");
+    return run;
+}
+
+void coord_dispatch_record_slot(coord_server_t *self, const coord_sched_t *sched, int64_t slot,
+                                coord_run_status_t status, const char *reason)
+{
+    json_t *tool = json_pack("{s:s}", "name", sched->tool);
+    coord_run_t *run = coord_run_new(tool, sched->site, "schedule");
+    json_decref(tool);
+    if (!run)
+        return;
+    snprintf(run->schedule, sizeof run->schedule, "%s", sched->id);
+    run->slot = slot;
+    run->status = status;
+    run->finished_ms = run->created_ms;
+    snprintf(run->reason, sizeof run->reason, "%s", reason);
+    self->metrics.runs_total[status]++;
+    json_t *record = coord_run_to_json(run, 1, 0);
+    json_t *sched_record = coord_sched_record(sched);
+    coord_store_item_t items[2] = {
+        s_run_item(run, record),
+        {.kind = COORD_STORE_SCHEDULE, .id = sched->id, .record = sched_record}};
+    coord_store_write(self->store, items, 2);
+    json_decref(record);
+    json_decref(sched_record);
+    mao_log_info("dispatch", "slot.%s schedule=%s tool=%s slot=%lld reason=\"%s\"",
+                 coord_run_status_name(status), sched->id, sched->tool, (long long)slot, reason);
+    coord_sched_t *mutable_sched = coord_scheds_find(self->scheds, sched->id);
+    if (mutable_sched) {
+        snprintf(mutable_sched->last_run, sizeof mutable_sched->last_run, "%s", run->id);
+        snprintf(mutable_sched->last_outcome, sizeof mutable_sched->last_outcome, "%s",
+                 coord_run_status_name(status));
+        free(mutable_sched->last_reason);
+        mutable_sched->last_reason = strdup(reason);
+        mutable_sched->last_outcome_ms = mao_now_ms();
+    }
+    coord_run_destroy(&run);
+}
+
+int coord_dispatch_site_up(coord_server_t *self, const char *site)
+{
+    for (coord_worker_t *w = zhashx_first(self->workers); w; w = zhashx_next(self->workers))
+        if (w->up && strcmp(w->site, site) == 0)
+            return 1;
     return 0;
 }
 

@@ -42,6 +42,25 @@ void coord_dispatch_load_queue(coord_server_t *self);
 int coord_dispatch_submit(coord_server_t *self, json_t *tool_record, const char *site,
                           const char *trigger, char id[MAO_ID_LEN + 1]);
 
+struct coord_sched_t;
+
+/* A run for a schedule's slot (lock held): queued, dispatched only once the
+ * store holds it together with the schedule's new last slot.  `retry` > 0 for
+ * a retry of the slot, not before `not_before_ms`; `held` for queue-one.
+ * Returns the run (owned by the server) or NULL. */
+coord_run_t *coord_dispatch_scheduled(coord_server_t *self, json_t *tool_record,
+                                      const struct coord_sched_t *sched, int64_t slot,
+                                      int64_t planned_ms, long retry, int64_t not_before_ms,
+                                      int held);
+
+/* Records a slot that made no run (skipped or missed) with its reason, in
+ * one store unit with the schedule's new last slot (lock held). */
+void coord_dispatch_record_slot(coord_server_t *self, const struct coord_sched_t *sched,
+                                int64_t slot, coord_run_status_t status, const char *reason);
+
+/* 1 when a worker of `site` is up (lock held). */
+int coord_dispatch_site_up(coord_server_t *self, const char *site);
+
 /* The run with this id among those in memory, or NULL.  Caller holds the lock. */
 coord_run_t *coord_dispatch_find(coord_server_t *self, const char *id);
 

@@ -9,11 +9,22 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *s_status[] = {"queued", "running", "succeeded", "failed", "timed_out"};
+static const char *s_status[COORD_RUN_STATUSES] = {"queued",    "running", "succeeded", "failed",
+                                                    "timed_out", "skipped", "missed"};
 
 const char *coord_run_status_name(coord_run_status_t status)
 {
-    return (int)status >= 0 && (int)status < 5 ? s_status[status] : "unknown";
+    return (int)status >= 0 && (int)status < COORD_RUN_STATUSES ? s_status[status] : "unknown";
+}
+
+int coord_run_status_parse(coord_run_status_t *out, const char *name)
+{
+    for (int i = 0; i < COORD_RUN_STATUSES; i++)
+        if (name && strcmp(name, s_status[i]) == 0) {
+            *out = (coord_run_status_t)i;
+            return 0;
+        }
+    return -7; /* MAO_EINVAL */
 }
 
 int coord_run_terminal(const coord_run_t *run)
@@ -74,6 +85,11 @@ coord_run_t *coord_run_from_record(json_t *record)
     if (run->attempt < 1)
         run->attempt = 1;
     run->created_ms = s_ms_from_iso(json_string_value(json_object_get(record, "created_at")));
+    snprintf(run->schedule, sizeof run->schedule, "%s",
+             json_string_value(json_object_get(record, "schedule")) ?: "");
+    run->slot = (int64_t)json_integer_value(json_object_get(record, "slot"));
+    run->retry = (long)json_integer_value(json_object_get(record, "retry"));
+    run->timeout_s = (long)json_integer_value(json_object_get(record, "timeout_s"));
     json_t *attempts = json_object_get(record, "attempts");
     if (json_is_array(attempts)) {
         json_decref(run->attempts);
@@ -161,6 +177,15 @@ json_t *coord_run_to_json(const coord_run_t *run, int full, int queue_copy)
                                                                                        "spike"))));
     json_object_set(o, "report", report ? report : json_null());
     json_object_set(o, "attempts", run->attempts);
+    json_object_set_new(o, "schedule", run->schedule[0] ? json_string(run->schedule) : json_null());
+    if (run->slot) {
+        json_object_set_new(o, "slot", json_integer(run->slot));
+        s_set_time(o, "slot_time", run->slot * 1000);
+    }
+    if (run->retry)
+        json_object_set_new(o, "retry", json_integer(run->retry));
+    if (run->timeout_s)
+        json_object_set_new(o, "timeout_s", json_integer(run->timeout_s));
     if (full) {
         json_t *tail = r ? json_object_get(r, "log_tail") : NULL;
         json_object_set(o, "log_tail", tail ? tail : json_null());

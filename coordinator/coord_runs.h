@@ -6,6 +6,9 @@
  * (still queued until the worker accepts), running, then terminal:
  * succeeded, failed or timed_out.  A run whose worker is lost goes back to
  * the queue with attempt + 1; every attempt stays in the run's history.
+ * A schedule also records the slots it did not run, as runs that are born
+ * terminal: skipped (the previous run was still going) or missed (the
+ * coordinator was away past the grace time), each with its reason.
  * These structs live in the coordinator's tables and are read and changed
  * only under the server's lock.
  */
@@ -16,6 +19,7 @@
 
 #include <jansson.h>
 #include <stdint.h>
+#include <stddef.h>
 
 typedef enum {
     COORD_RUN_QUEUED = 0,
@@ -23,14 +27,28 @@ typedef enum {
     COORD_RUN_SUCCEEDED,
     COORD_RUN_FAILED,
     COORD_RUN_TIMED_OUT,
+    COORD_RUN_SKIPPED,
+    COORD_RUN_MISSED,
 } coord_run_status_t;
+
+#define COORD_RUN_STATUSES 7
 
 typedef struct {
     char id[MAO_ID_LEN + 1];
     char tool[65];
     json_t *tool_record;   /* the tool as registered when the run was made, owned */
     char want_site[65];    /* placement: a site, or "" for any */
-    char trigger[32];      /* "manual", "legacy", "schedule:<id>" */
+    char trigger[32];      /* "manual", "legacy", "schedule" */
+    char schedule[MAO_ID_LEN + 1]; /* the schedule that made it; "" for others */
+    int64_t slot;          /* the schedule's slot (seconds since 1970); 0 for others */
+    int64_t planned_ms;    /* when the slot was due (with jitter), for lateness */
+    long retry;            /* 0, or which retry of its slot this is */
+    long timeout_s;        /* the schedule's maximum run time; 0: the tool's */
+    int64_t not_before_ms; /* a retry waits until then */
+    int held;              /* queue-one: waits for the schedule's previous run */
+    uint64_t created_seq;  /* store unit that made it durable; a scheduled run is
+                              dispatched only once it is (so no slot runs twice) */
+    uint64_t final_seq;    /* store unit of its final record */
     coord_run_status_t status;
     long attempt;          /* 1, then + 1 each time a lost run is queued again */
     char worker[129];      /* the worker of the current attempt; "" while unassigned */
@@ -59,6 +77,9 @@ coord_run_t *coord_run_from_record(json_t *record);
 void coord_run_destroy(coord_run_t **run_p);
 
 const char *coord_run_status_name(coord_run_status_t status);
+
+/* Parses a status name; returns 0 or MAO_EINVAL. */
+int coord_run_status_parse(coord_run_status_t *out, const char *name);
 int coord_run_terminal(const coord_run_t *run);
 
 /* The run as the API shows it (new reference): id, tool, status, attempt,

@@ -5,8 +5,11 @@
 #include "coord_api.h"
 #include "coord_dispatch.h"
 #include "coord_notify.h"
+#include "coord_pg.h"
 #include "coord_registry.h"
+#include "coord_sched.h"
 #include "coord_store.h"
+#include "coord_tools.h"
 #include "mao_error.h"
 #include "mao_log.h"
 
@@ -96,6 +99,8 @@ int coord_server_open(coord_server_t **out, mao_cfg_t *cfg)
     self->cfg = cfg;
     self->etcd_logged = -1;
     self->wake_fd = -1;
+    self->sched_timer_id = -1;
+    self->started_ms = mao_now_ms();
     atomic_init(&self->etcd_up, 1);
     pthread_mutex_init(&self->retrieve_lock, NULL);
     pthread_mutex_init(&self->lock, NULL);
@@ -109,11 +114,13 @@ int coord_server_open(coord_server_t **out, mao_cfg_t *cfg)
     self->finished = zlistx_new();
     self->workers = zhashx_new();
     self->last_site = zhashx_new();
+    self->acks = zlistx_new();
     self->registry = coord_registry_new(self->etcd);
     self->loop = zloop_new();
     self->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (!self->runs || !self->queue || !self->finished || !self->workers || !self->last_site ||
-        !self->registry || !self->loop || self->wake_fd < 0) {
+        !self->acks || !self->registry || !self->loop || self->wake_fd < 0 ||
+        coord_scheds_new(&self->scheds) < 0) {
         rc = MAO_ENOMEM;
         goto cleanup;
     }
@@ -127,8 +134,16 @@ int coord_server_open(coord_server_t **out, mao_cfg_t *cfg)
                                  .smtp_url = mao_cfg_get(cfg, "NOTIFY", "smtp_url"),
                                  .mail_from = mao_cfg_get(cfg, "NOTIFY", "mail_from"),
                                  .mail_to = mao_cfg_get(cfg, "NOTIFY", "mail_to")};
-    if ((rc = coord_store_new(&self->store, self->etcd, self->wake_fd, history)) < 0 ||
-        (rc = coord_notify_new(&self->notify, &nopts)) < 0)
+    if (coord_pg_configured(cfg)) {
+        if ((rc = coord_pg_open(&self->pg, cfg)) < 0) {
+            mao_error_prefix("[POSTGRES] is configured but");
+            goto cleanup;
+        }
+        mao_log_info("coordinator", "store=postgresql db=%s", mao_cfg_get(cfg, "POSTGRES", "db"));
+    }
+    if ((rc = coord_store_new(&self->store, self->etcd, self->pg, self->wake_fd, history)) < 0 ||
+        (rc = coord_notify_new(&self->notify, &nopts)) < 0 ||
+        (rc = coord_tools_new(&self->tools, self->etcd)) < 0)
         goto cleanup;
     if ((rc = coord_dispatch_bind(self)) < 0)
         goto cleanup;
@@ -166,13 +181,17 @@ void coord_server_destroy(coord_server_t **self_p)
         pthread_mutex_unlock(&self->lock);
     }
     coord_api_stop(&self->api);
+    coord_tools_destroy(&self->tools);
     coord_store_destroy(&self->store, 3000);
     coord_notify_destroy(&self->notify);
+    coord_pg_destroy(&self->pg);
     zsock_destroy(&self->router);
     zsock_destroy(&self->pub);
     zloop_destroy(&self->loop);
     zlistx_destroy(&self->queue);
     zlistx_destroy(&self->finished);
+    zlistx_destroy(&self->acks);
+    coord_scheds_destroy(&self->scheds);
     zhashx_destroy(&self->runs);
     zhashx_destroy(&self->workers);
     zhashx_destroy(&self->last_site);

@@ -28,6 +28,9 @@ typedef struct coord_api_t coord_api_t;
 typedef struct coord_registry_t coord_registry_t;
 typedef struct coord_store_t coord_store_t;
 typedef struct coord_notify_t coord_notify_t;
+typedef struct coord_pg_t coord_pg_t;
+typedef struct coord_tools_t coord_tools_t;
+typedef struct coord_scheds_t coord_scheds_t;
 
 /* A worker as the coordinator sees it. */
 typedef struct {
@@ -47,7 +50,7 @@ typedef struct {
 
 /* Counters for /metrics. */
 typedef struct {
-    uint64_t runs_total[5]; /* by coord_run_status_t, counted when a run ends (queued: made) */
+    uint64_t runs_total[COORD_RUN_STATUSES]; /* by status, counted when a run ends (queued: made) */
     uint64_t spikes_total;
     uint64_t duration_count;
     double duration_sum;
@@ -63,6 +66,8 @@ typedef struct coord_server_t {
     coord_api_t *api;              /* the HTTP API server */
     coord_store_t *store;          /* the recorder thread */
     coord_notify_t *notify;        /* the notifier thread */
+    coord_pg_t *pg;                /* PostgreSQL job store and history; NULL: etcd */
+    coord_tools_t *tools;          /* the registry's tools, watched, for schedules */
     zloop_t *loop;                 /* the reactor of the main thread */
     zsock_t *router;               /* workers connect here */
     zsock_t *pub;                  /* events go out here */
@@ -77,7 +82,11 @@ typedef struct coord_server_t {
     long keep_finished;            /* finished runs kept in memory */
     atomic_int etcd_up;            /* 1 while the last etcd contact worked */
     int etcd_logged;               /* the etcd state the log last reported (-1: none) */
-    int queue_loaded;              /* the queue was read back from etcd after start */
+    int queue_loaded;              /* the queue was read back from the store after start */
+    int scheds_loaded;             /* the schedules were; nothing fires before */
+    int64_t started_ms;            /* when this coordinator started */
+    int sched_timer_id;            /* the one-shot timer for the next schedule; -1: none */
+    int64_t sched_timer_due;       /* when it fires */
     int64_t last_queue_try_ms;     /* when reading it back was last tried */
     int64_t last_beat_ms;          /* when the reactor last beat to the workers */
     int64_t last_etcd_check_ms;    /* when the cron last pinged etcd */
@@ -91,6 +100,8 @@ typedef struct coord_server_t {
     zlistx_t *finished;            /* ids of finished runs, oldest first, to bound memory */
     zhashx_t *workers;             /* worker id -> coord_worker_t *; owns them */
     zhashx_t *last_site;           /* tool -> site of its last finished run (strings) */
+    zlistx_t *acks;                /* finished runs whose result waits for a durable record */
+    coord_scheds_t *scheds;        /* the schedules */
     coord_metrics_t metrics;
 } coord_server_t;
 

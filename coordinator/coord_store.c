@@ -1,10 +1,10 @@
 /*
  * coord_store: the recorder thread.
  *
- * Invariants: items are written in the order they were queued, except that a
- * newer item for the same key replaces an older one still waiting; a batch
- * that failed is retried whole (puts and deletes are idempotent), so nothing
- * queued is lost while the process lives.
+ * Invariants: units are written in the order they were queued, each whole in
+ * one transaction; a batch that failed is retried whole (the writes are
+ * idempotent), so nothing queued is lost while the process lives.  Within a
+ * batch, later writes of a key win, as if written one after the other.
  */
 #include "coord_store.h"
 #include "mao_error.h"
@@ -13,34 +13,44 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
-#define S_BATCH 32         /* items per transaction (each up to two operations) */
-#define S_PRUNE_EVERY 20   /* prune a tool's history after this many of its writes */
+#define S_BATCH_OPS 60     /* etcd allows 64 operations per transaction; units stay whole */
+#define S_PRUNE_EVERY 20   /* prune a tool's etcd history after this many of its finished runs */
+#define S_UNIT_MAX 4       /* items in one unit */
 
-typedef struct s_item_t {
-    struct s_item_t *next;
-    char *key;
-    char *text;            /* the value as JSON text */
-    char *also_delete;
-    char *tag;
-    char *prune_tool;
+typedef struct {
+    coord_store_kind_t kind;
+    char *id;
+    char *tool;
+    int finished;
+    char *text;
 } s_item_t;
+
+typedef struct s_unit_t {
+    struct s_unit_t *next;
+    s_item_t items[S_UNIT_MAX];
+    size_t count;
+    uint64_t seq;
+} s_unit_t;
 
 struct coord_store_t {
     mao_etcd_t *etcd;          /* borrowed */
+    coord_pg_t *pg;            /* borrowed; NULL: etcd holds runs and schedules */
     int wake_fd;               /* borrowed eventfd */
     long retention;
     pthread_t thread;
     pthread_mutex_t lock;      /* guards everything below */
-    pthread_cond_t more;       /* items arrived, or stop */
-    s_item_t *head, *tail;     /* waiting items */
+    pthread_cond_t more;       /* units arrived, or stop */
+    s_unit_t *head, *tail;     /* waiting units */
     size_t pending;
-    json_t *done;              /* tags written, not yet taken */
-    json_t *prune_counts;      /* tool -> writes since its last prune */
+    uint64_t last_seq;         /* the newest unit's number */
+    uint64_t durable_seq;      /* every unit up to this one is written */
+    json_t *prune_counts;      /* tool -> finished runs since its last prune */
     int stop;
     int healthy;
     int64_t deadline_ms;       /* when stopping: give up writing after this */
@@ -53,83 +63,60 @@ static int64_t s_now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static void s_item_free(s_item_t *item)
+static void s_unit_free(s_unit_t *u)
 {
-    if (!item)
+    if (!u)
         return;
-    free(item->key);
-    free(item->text);
-    free(item->also_delete);
-    free(item->tag);
-    free(item->prune_tool);
-    free(item);
-}
-
-static char *s_dup(const char *s)
-{
-    return s ? strdup(s) : NULL;
-}
-
-void coord_store_put(coord_store_t *self, const char *key, json_t *value, const char *also_delete,
-                     const char *tag, const char *prune_tool)
-{
-    s_item_t *item = calloc(1, sizeof *item);
-    char *text = json_dumps(value, JSON_COMPACT);
-    if (!item || !text) {
-        free(item);
-        free(text);
-        mao_log_error("store", "out of memory key=%s", key);
-        return;
+    for (size_t i = 0; i < u->count; i++) {
+        free(u->items[i].id);
+        free(u->items[i].tool);
+        free(u->items[i].text);
     }
-    item->key = strdup(key);
-    item->text = text;
-    item->also_delete = s_dup(also_delete);
-    item->tag = s_dup(tag);
-    item->prune_tool = s_dup(prune_tool);
+    free(u);
+}
+
+uint64_t coord_store_write(coord_store_t *self, const coord_store_item_t *items, size_t count)
+{
+    s_unit_t *u = calloc(1, sizeof *u);
+    if (!u || count > S_UNIT_MAX) {
+        free(u);
+        mao_log_error("store", "unit.refused items=%zu", count);
+        return 0;
+    }
+    for (size_t i = 0; i < count; i++) {
+        s_item_t *it = &u->items[i];
+        it->kind = items[i].kind;
+        it->id = strdup(items[i].id);
+        it->tool = items[i].tool ? strdup(items[i].tool) : NULL;
+        it->finished = items[i].finished;
+        it->text = items[i].record ? json_dumps(items[i].record, JSON_COMPACT) : strdup("{}");
+        u->count++;
+        if (!it->id || !it->text) {
+            s_unit_free(u);
+            mao_log_error("store", "out of memory");
+            return 0;
+        }
+    }
     pthread_mutex_lock(&self->lock);
-    /* A newer value for a key still waiting replaces the older one, keeping
-     * its place in the queue; tags and deletes of both are kept. */
-    for (s_item_t *old = self->head; old; old = old->next) {
-        if (strcmp(old->key, key) != 0)
-            continue;
-        free(old->text);
-        old->text = item->text;
-        item->text = NULL;
-        if (item->also_delete) {
-            free(old->also_delete);
-            old->also_delete = item->also_delete;
-            item->also_delete = NULL;
-        }
-        if (item->tag) {
-            free(old->tag);
-            old->tag = item->tag;
-            item->tag = NULL;
-        }
-        if (item->prune_tool && !old->prune_tool) {
-            old->prune_tool = item->prune_tool;
-            item->prune_tool = NULL;
-        }
-        pthread_mutex_unlock(&self->lock);
-        s_item_free(item);
-        return;
-    }
+    u->seq = ++self->last_seq;
     if (self->tail)
-        self->tail->next = item;
+        self->tail->next = u;
     else
-        self->head = item;
-    self->tail = item;
+        self->head = u;
+    self->tail = u;
     self->pending++;
     pthread_cond_signal(&self->more);
+    uint64_t seq = u->seq;
     pthread_mutex_unlock(&self->lock);
+    return seq;
 }
 
-json_t *coord_store_take_done(coord_store_t *self)
+uint64_t coord_store_durable(coord_store_t *self)
 {
     pthread_mutex_lock(&self->lock);
-    json_t *done = self->done;
-    self->done = json_array();
+    uint64_t seq = self->durable_seq;
     pthread_mutex_unlock(&self->lock);
-    return done;
+    return seq;
 }
 
 size_t coord_store_pending(coord_store_t *self)
@@ -148,7 +135,7 @@ int coord_store_healthy(coord_store_t *self)
     return h;
 }
 
-/* Keeps the newest `retention` finished runs of a tool. */
+/* Keeps the newest `retention` finished runs of a tool in etcd. */
 static void s_prune(coord_store_t *self, const char *tool)
 {
     char prefix[128];
@@ -171,6 +158,68 @@ static void s_prune(coord_store_t *self, const char *tool)
     mao_etcd_kvs_free(&kvs);
 }
 
+/* How many etcd operations an item takes. */
+static size_t s_etcd_ops(const coord_store_t *self, const s_item_t *it)
+{
+    if (it->kind == COORD_STORE_NOTIFICATION)
+        return 1;
+    if (self->pg)
+        return 0;
+    return it->kind == COORD_STORE_RUN && it->finished ? 2 : 1;
+}
+
+/* Writes a batch of units; 0 when every part of it is durable. */
+static int s_write(coord_store_t *self, s_unit_t *batch)
+{
+    mao_etcd_op_t eops[S_BATCH_OPS + 2 * S_UNIT_MAX];
+    coord_pg_op_t pops[S_BATCH_OPS + S_UNIT_MAX];
+    char keys[S_BATCH_OPS + 2 * S_UNIT_MAX][200];
+    size_t ne = 0, np = 0;
+    for (s_unit_t *u = batch; u; u = u->next) {
+        for (size_t i = 0; i < u->count; i++) {
+            s_item_t *it = &u->items[i];
+            if (it->kind == COORD_STORE_NOTIFICATION) {
+                snprintf(keys[ne], sizeof keys[ne], "notifications/%s", it->id);
+                eops[ne] = (mao_etcd_op_t){.key = keys[ne], .value = it->text,
+                                           .len = strlen(it->text)};
+                ne++;
+            } else if (self->pg) {
+                pops[np++] = (coord_pg_op_t){
+                    .kind = it->kind == COORD_STORE_RUN        ? COORD_PG_RUN
+                            : it->kind == COORD_STORE_SCHEDULE ? COORD_PG_SCHEDULE
+                                                               : COORD_PG_SCHEDULE_DELETE,
+                    .id = it->id,
+                    .text = it->text};
+            } else if (it->kind == COORD_STORE_RUN) {
+                snprintf(keys[ne], sizeof keys[ne], "queue/%s", it->id);
+                if (it->finished) {
+                    eops[ne] = (mao_etcd_op_t){.del = 1, .key = keys[ne]};
+                    ne++;
+                    snprintf(keys[ne], sizeof keys[ne], "runs/%s/%s", it->tool ? it->tool : "-",
+                             it->id);
+                }
+                eops[ne] = (mao_etcd_op_t){.key = keys[ne], .value = it->text,
+                                           .len = strlen(it->text)};
+                ne++;
+            } else {
+                snprintf(keys[ne], sizeof keys[ne], "schedules/%s", it->id);
+                eops[ne] = (mao_etcd_op_t){.del = it->kind == COORD_STORE_SCHEDULE_DELETE,
+                                           .key = keys[ne], .value = it->text,
+                                           .len = strlen(it->text)};
+                ne++;
+            }
+        }
+    }
+    /* PostgreSQL first: when it fails nothing is written; a notification
+     * written twice after a retry is the same key and value. */
+    int rc = 0;
+    if (np && (rc = coord_pg_write(self->pg, pops, np)) < 0)
+        return rc;
+    if (ne && (rc = mao_etcd_batch(self->etcd, eops, ne)) < 0)
+        return rc;
+    return 0;
+}
+
 static void s_wake(coord_store_t *self)
 {
     uint64_t one = 1;
@@ -188,11 +237,18 @@ static void *s_thread(void *arg)
             pthread_cond_wait(&self->more, &self->lock);
         if (!self->head || (self->stop && s_now_ms() > self->deadline_ms))
             break;
-        /* Take a batch off the queue; it goes back in front if it fails. */
-        s_item_t *batch = self->head;
-        s_item_t *last = batch;
-        size_t n = 1;
-        while (last->next && n < S_BATCH) {
+        /* Whole units, up to the operations one transaction may hold. */
+        s_unit_t *batch = self->head, *last = batch;
+        size_t n = 1, ops = 0;
+        for (size_t i = 0; i < batch->count; i++)
+            ops += s_etcd_ops(self, &batch->items[i]);
+        while (last->next) {
+            size_t more = 0;
+            for (size_t i = 0; i < last->next->count; i++)
+                more += s_etcd_ops(self, &last->next->items[i]);
+            if (ops + more > S_BATCH_OPS || n >= S_BATCH_OPS)
+                break;
+            ops += more;
             last = last->next;
             n++;
         }
@@ -202,27 +258,17 @@ static void *s_thread(void *arg)
         last->next = NULL;
         pthread_mutex_unlock(&self->lock);
 
-        mao_etcd_op_t ops[2 * S_BATCH];
-        size_t nops = 0;
-        for (s_item_t *it = batch; it; it = it->next) {
-            if (it->also_delete)
-                ops[nops++] = (mao_etcd_op_t){.del = 1, .key = it->also_delete};
-            ops[nops++] = (mao_etcd_op_t){.key = it->key, .value = it->text,
-                                          .len = strlen(it->text)};
-        }
-        int rc = mao_etcd_batch(self->etcd, ops, nops);
+        int rc = s_write(self, batch);
 
         pthread_mutex_lock(&self->lock);
         self->healthy = rc == 0;
         if (rc < 0) {
-            /* Back in front, in order; newer items for the same keys that
-             * arrived meanwhile stay behind and win when written later. */
             last->next = self->head;
             self->head = batch;
             if (!self->tail)
                 self->tail = last;
             backoff_ms = backoff_ms ? (backoff_ms * 2 > 5000 ? 5000 : backoff_ms * 2) : 100;
-            mao_log_warn("store", "write.failed items=%zu retry_in_ms=%ld detail=\"%s\"", n,
+            mao_log_warn("store", "write.failed units=%zu retry_in_ms=%ld detail=\"%s\"", n,
                          backoff_ms, mao_error_last());
             struct timespec until;
             clock_gettime(CLOCK_REALTIME, &until);
@@ -240,57 +286,54 @@ static void *s_thread(void *arg)
             mao_log_info("store", "write.recovered");
         backoff_ms = 0;
         self->pending -= n;
-        int tagged = 0;
+        self->durable_seq = last->seq;
         json_t *prune = json_array();
-        for (s_item_t *it = batch; it; it = it->next) {
-            if (it->tag) {
-                json_array_append_new(self->done, json_string(it->tag));
-                tagged = 1;
-            }
-            if (it->prune_tool) {
-                json_int_t c = json_integer_value(json_object_get(self->prune_counts,
-                                                                  it->prune_tool)) + 1;
+        for (s_unit_t *u = batch; u; u = u->next) {
+            for (size_t i = 0; i < u->count; i++) {
+                s_item_t *it = &u->items[i];
+                if (self->pg || it->kind != COORD_STORE_RUN || !it->finished || !it->tool)
+                    continue;
+                json_int_t c =
+                    json_integer_value(json_object_get(self->prune_counts, it->tool)) + 1;
                 if (c >= S_PRUNE_EVERY) {
                     c = 0;
-                    json_array_append_new(prune, json_string(it->prune_tool));
+                    json_array_append_new(prune, json_string(it->tool));
                 }
-                json_object_set_new(self->prune_counts, it->prune_tool, json_integer(c));
+                json_object_set_new(self->prune_counts, it->tool, json_integer(c));
             }
         }
         pthread_mutex_unlock(&self->lock);
         while (batch) {
-            s_item_t *next = batch->next;
-            s_item_free(batch);
+            s_unit_t *next = batch->next;
+            s_unit_free(batch);
             batch = next;
         }
         size_t i;
         json_t *tool;
         json_array_foreach(prune, i, tool) s_prune(self, json_string_value(tool));
         json_decref(prune);
-        if (tagged)
-            s_wake(self);
+        s_wake(self);
         pthread_mutex_lock(&self->lock);
     }
     pthread_mutex_unlock(&self->lock);
     return NULL;
 }
 
-int coord_store_new(coord_store_t **out, mao_etcd_t *etcd, int wake_fd, long retention)
+int coord_store_new(coord_store_t **out, mao_etcd_t *etcd, coord_pg_t *pg, int wake_fd,
+                    long retention)
 {
     coord_store_t *self = calloc(1, sizeof *self);
     if (!self)
         return MAO_ENOMEM;
     self->etcd = etcd;
+    self->pg = pg;
     self->wake_fd = wake_fd;
     self->retention = retention > 0 ? retention : 200;
-    self->done = json_array();
     self->prune_counts = json_object();
     self->healthy = 1;
     pthread_mutex_init(&self->lock, NULL);
     pthread_cond_init(&self->more, NULL);
-    if (!self->done || !self->prune_counts ||
-        pthread_create(&self->thread, NULL, s_thread, self) != 0) {
-        json_decref(self->done);
+    if (!self->prune_counts || pthread_create(&self->thread, NULL, s_thread, self) != 0) {
         json_decref(self->prune_counts);
         free(self);
         return MAO_ENOMEM;
@@ -311,13 +354,12 @@ void coord_store_destroy(coord_store_t **self_p, long grace_ms)
     pthread_mutex_unlock(&self->lock);
     pthread_join(self->thread, NULL);
     if (self->pending)
-        mao_log_warn("store", "stopped.unwritten items=%zu", self->pending);
+        mao_log_warn("store", "stopped.unwritten units=%zu", self->pending);
     while (self->head) {
-        s_item_t *next = self->head->next;
-        s_item_free(self->head);
+        s_unit_t *next = self->head->next;
+        s_unit_free(self->head);
         self->head = next;
     }
-    json_decref(self->done);
     json_decref(self->prune_counts);
     pthread_mutex_destroy(&self->lock);
     pthread_cond_destroy(&self->more);

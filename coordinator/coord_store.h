@@ -1,41 +1,61 @@
 /*
- * coord_store: the coordinator's recorder, a thread that writes run records
- * and notifications to etcd behind the reactor's back.
+ * coord_store: the coordinator's recorder, a thread that writes runs,
+ * schedules and notifications behind the reactor's back.
  *
- * Central idea: the reactor never waits for etcd.  It hands over "put this
- * key" items; the recorder writes them in order, in batched transactions,
- * and retries with backoff while etcd is away, so writes catch up when it
- * returns.  An item may carry a tag (a run id): once its write is in etcd the
- * tag is handed back (coord_store_take_done) and the reactor is woken through
- * `wake_fd`, so a worker's result is acknowledged only when it is durable.
- * A newer item for a key that is still waiting replaces the older one.
+ * Central idea: the reactor never waits for a store.  It hands over units:
+ * a few items that must land together (a fired schedule's new last slot and
+ * the run it made; a finished run replacing its queue entry).  The recorder
+ * writes them in order, several units per transaction, and retries with
+ * backoff while the store is away, so writes catch up when it returns.  Each
+ * unit gets a sequence number; since units are written in order, "unit n is
+ * durable" means every unit up to n is.  After every write `wake_fd` is
+ * written so that the reactor (and API threads waiting on it) can look.
+ *
+ * Where things go: with PostgreSQL (coord_pg), runs and schedules go there;
+ * otherwise to etcd: queue/<id> while a run waits or runs, runs/<tool>/<id>
+ * once finished (the newest `retention` kept per tool), schedules/<id>.
+ * Notifications always go to etcd (notifications/<key>).
  */
 #ifndef COORD_STORE_H
 #define COORD_STORE_H
 
+#include "coord_pg.h"
 #include "mao_etcd.h"
 
 #include <jansson.h>
+#include <stdint.h>
 
 typedef struct coord_store_t coord_store_t;
 
-/* Starts the recorder on `etcd` (borrowed).  `wake_fd` is an eventfd written
- * when tags are done.  `retention` is how many finished runs are kept per
- * tool under runs/<tool>/.  Returns 0 or MAO_ENOMEM. */
-int coord_store_new(coord_store_t **out, mao_etcd_t *etcd, int wake_fd, long retention);
+typedef enum {
+    COORD_STORE_RUN = 0,         /* a run's record; `finished` moves it to the history */
+    COORD_STORE_SCHEDULE,        /* a schedule's record */
+    COORD_STORE_SCHEDULE_DELETE, /* a schedule removed */
+    COORD_STORE_NOTIFICATION,    /* a spike notification; `id` is its key */
+} coord_store_kind_t;
 
-/* Queues: put `value` (a reference is taken) at `key`; delete `also_delete`
- * in the same transaction (may be NULL); hand back `tag` when done (may be
- * NULL); prune runs/<prune_tool>/ to the retention afterwards (may be NULL).
- * Never blocks on etcd. */
-void coord_store_put(coord_store_t *self, const char *key, json_t *value, const char *also_delete,
-                     const char *tag, const char *prune_tool);
+typedef struct {
+    coord_store_kind_t kind;
+    const char *id;     /* run id, schedule id, or notification key */
+    const char *tool;   /* runs: their tool */
+    int finished;       /* runs: it ended */
+    json_t *record;     /* what to store (borrowed: written as JSON text at once) */
+} coord_store_item_t;
 
-/* The tags whose writes are done since the last call, as a JSON array (new
- * reference, possibly empty). */
-json_t *coord_store_take_done(coord_store_t *self);
+/* Starts the recorder on `etcd` (borrowed) and `pg` (borrowed; NULL: etcd
+ * only).  Returns 0 or MAO_ENOMEM. */
+int coord_store_new(coord_store_t **out, mao_etcd_t *etcd, coord_pg_t *pg, int wake_fd,
+                    long retention);
 
-/* Items waiting to be written. */
+/* Queues one unit of `count` items (at most 4).  Never blocks on a store.
+ * Returns the unit's sequence number (> 0), or 0 when it could not be queued
+ * (out of memory; logged). */
+uint64_t coord_store_write(coord_store_t *self, const coord_store_item_t *items, size_t count);
+
+/* The highest sequence number whose unit is durable: every unit up to it is. */
+uint64_t coord_store_durable(coord_store_t *self);
+
+/* Units waiting to be written. */
 size_t coord_store_pending(coord_store_t *self);
 
 /* 1 while the last write attempt worked. */

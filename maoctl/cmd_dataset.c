@@ -209,8 +209,11 @@ static int s_clone(ctl_t *ctl, int argc, char **argv)
         json_decref(reply);
         return ctl_fail("%s", mao_error_last());
     }
-    if (ctl->json)
-        ctl_print_json(json_pack("{s:s, s:s, s:s}", "name", name, "url", url, "dir", dir));
+    if (ctl->json) {
+        json_t *out = json_pack("{s:s, s:s, s:s}", "name", name, "url", url, "dir", dir);
+        ctl_print_json(out);
+        json_decref(out);
+    }
     else
         printf("dataset %s cloned into %s\n", name, dir);
     json_decref(reply);

@@ -20,6 +20,9 @@ static const char *s_help_tool =
     "                    register a tool\n"
     "  remove NAME       remove a tool from the registry\n"
     "  run NAME          run the tool now at a site and show the spike report\n"
+    "  schedule NAME {daily|weekly} | --every D | --cron EXPR\n"
+    "                    run the tool periodically\n"
+    "  history NAME      the control metric of its recent runs, spikes marked\n"
     "\n"
     "Run 'maoctl tool <verb> --help' for a verb's options.\n";
 
@@ -299,5 +302,9 @@ int cmd_tool(ctl_t *ctl, int argc, char **argv)
         return s_remove(ctl, argc - 1, argv + 1);
     if (strcmp(verb, "run") == 0)
         return ctl_tool_run(ctl, argc - 1, argv + 1);
+    if (strcmp(verb, "schedule") == 0)
+        return ctl_tool_schedule(ctl, argc - 1, argv + 1);
+    if (strcmp(verb, "history") == 0)
+        return ctl_tool_history(ctl, argc - 1, argv + 1);
     return ctl_usage_error(s_help_tool, "unknown verb 'tool %s'", verb);
 }

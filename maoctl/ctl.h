@@ -88,7 +88,12 @@ int cmd_run(ctl_t *ctl, int argc, char **argv);
 int cmd_worker(ctl_t *ctl, int argc, char **argv);
 int cmd_watch(ctl_t *ctl, int argc, char **argv);
 
-/* maoctl tool run (in cmd_run.c). */
+int cmd_schedule(ctl_t *ctl, int argc, char **argv);
+int cmd_why(ctl_t *ctl, int argc, char **argv);
+
+/* maoctl tool run (in cmd_run.c), tool schedule and tool history (cmd_schedule.c). */
 int ctl_tool_run(ctl_t *ctl, int argc, char **argv);
+int ctl_tool_schedule(ctl_t *ctl, int argc, char **argv);
+int ctl_tool_history(ctl_t *ctl, int argc, char **argv);
 
 #endif

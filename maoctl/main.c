@@ -19,6 +19,8 @@ static const char *s_help =
     "  tool       list, register, remove and run tools\n"
     "  dataset    list, register, remove, clone datasets\n"
     "  run        show runs: get, list, logs\n"
+    "  schedule   show and change schedules: get, remove, pause, resume, preview\n"
+    "  why NAME   when a tool last ran, when next, and why not when it did not\n"
     "  worker     list the workers and their state\n"
     "  watch      print events as they happen\n"
     "  spike DIR  run the spike detector on a folder of control files, here\n"
@@ -63,6 +65,10 @@ int main(int argc, char **argv)
         rc = cmd_spike(&ctl, argc - i, argv + i);
     else if (strcmp(cmd, "run") == 0)
         rc = cmd_run(&ctl, argc - i, argv + i);
+    else if (strcmp(cmd, "schedule") == 0)
+        rc = cmd_schedule(&ctl, argc - i, argv + i);
+    else if (strcmp(cmd, "why") == 0)
+        rc = cmd_why(&ctl, argc - i, argv + i);
     else if (strcmp(cmd, "worker") == 0)
         rc = cmd_worker(&ctl, argc - i, argv + i);
     else if (strcmp(cmd, "watch") == 0)

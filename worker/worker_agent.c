@@ -204,6 +204,8 @@ static void s_on_job(worker_agent_t *self, json_t *msg)
         return;
     }
     worker_job_t *job = worker_job_new(run, attempt, &tool, &self->site);
+    if (job)
+        job->timeout_s = (long)json_integer_value(json_object_get(msg, "timeout_s"));
     if (!job || worker_job_start(job) < 0) {
         worker_job_destroy(&job);
         mao_tool_clear(&tool);

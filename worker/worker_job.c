@@ -100,6 +100,7 @@ json_t *worker_job_refused(const worker_site_t *site, const char *run, long atte
 /* The outcome of the steps, gathered as they go. */
 typedef struct {
     const char *status;     /* "succeeded", "failed", "timed_out" */
+    const char *failure;    /* "infrastructure" (retried by schedules) or "tool" (not) */
     char reason[1024];      /* why it failed; "" when it did not */
     long exit_code;         /* -1 when the container never ran */
     char image_digest[600];
@@ -114,6 +115,7 @@ static void s_fail(s_outcome_t *o, const char *status, const char *fmt, ...)
 {
     va_list ap;
     o->status = status;
+    o->failure = "tool";
     va_start(ap, fmt);
     vsnprintf(o->reason, sizeof o->reason, fmt, ap);
     va_end(ap);
@@ -158,6 +160,20 @@ void worker_site_close(worker_site_t *site)
     pthread_mutex_unlock(&site->watch_lock);
 }
 
+/* A failure of what surrounds the tool (image, dataset, Docker): a schedule
+ * retries those. */
+static void s_infra(s_outcome_t *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void s_infra(s_outcome_t *o, const char *fmt, ...)
+{
+    va_list ap;
+    o->status = "failed";
+    o->failure = "infrastructure";
+    va_start(ap, fmt);
+    vsnprintf(o->reason, sizeof o->reason, fmt, ap);
+    va_end(ap);
+}
+
 /* Step 1: the image is here, or pulled. */
 static int s_image(worker_job_t *job, worker_docker_t *docker, s_outcome_t *o)
 {
@@ -171,7 +187,7 @@ static int s_image(worker_job_t *job, worker_docker_t *docker, s_outcome_t *o)
             rc = worker_docker_image_inspect(docker, image, &info);
     }
     if (rc < 0) {
-        s_fail(o, "failed", "image %s: %s", image, mao_error_last());
+        s_infra(o, "image %s: %s", image, mao_error_last());
         return rc;
     }
     snprintf(o->image_digest, sizeof o->image_digest, "%s", info.digest[0] ? info.digest : info.id);
@@ -193,7 +209,7 @@ static int s_dataset(worker_job_t *job, const char *datadir, s_outcome_t *o)
             rc = mao_git_clone(job->tool.data_repo, datadir, &opts);
         }
         if (rc < 0)
-            s_fail(o, "failed", "dataset: %s", mao_error_last());
+            s_infra(o, "dataset: %s", mao_error_last());
     }
     pthread_mutex_unlock((pthread_mutex_t *)&site->clone_lock);
     return rc;
@@ -237,16 +253,22 @@ static void s_container(worker_job_t *job, worker_docker_t *docker, const char *
         rc = worker_docker_create(docker, &spec, name, id);
     }
     if (rc < 0) {
-        s_fail(o, "failed", "cannot create the container: %s", mao_error_last());
+        s_infra(o, "cannot create the container: %s", mao_error_last());
         return;
     }
     mao_log_info("job", "container.start run=%s tool=%s container=%.12s", job->run,
                  job->tool.name, id);
     if ((rc = worker_docker_start(docker, id)) < 0) {
-        s_fail(o, "failed", "cannot start the container: %s", mao_error_last());
+        /* Docker refuses to start a command that cannot run: the tool's fault. */
+        if (rc == MAO_EINVAL)
+            s_fail(o, "failed", "cannot start the container: %s", mao_error_last());
+        else
+            s_infra(o, "cannot start the container: %s", mao_error_last());
         goto remove;
     }
-    long timeout = job->tool.timeout_s > 0 ? job->tool.timeout_s : site->timeout_s;
+    long timeout = job->timeout_s > 0   ? job->timeout_s
+                   : job->tool.timeout_s > 0 ? job->tool.timeout_s
+                                             : site->timeout_s;
     time_t deadline = time(NULL) + timeout;
     int oom = 0;
     for (;;) {
@@ -272,7 +294,7 @@ static void s_container(worker_job_t *job, worker_docker_t *docker, const char *
     if (rc == MAO_EFAIL) {
         s_fail(o, "failed", "the container could not run: %s", mao_error_last());
     } else if (rc < 0) {
-        s_fail(o, "failed", "lost track of the container: %s", mao_error_last());
+        s_infra(o, "lost track of the container: %s", mao_error_last());
     } else if (oom) {
         s_fail(o, "failed", "killed for using more than its memory limit of %lld MiB",
                site->memory_bytes / (1024 * 1024));
@@ -343,7 +365,7 @@ static json_t *s_run(worker_job_t *job)
 
     snprintf(datadir, sizeof datadir, "%s/%s", site->importdir, job->tool.name);
     if (s_docker_borrow(&docker, (worker_site_t *)site) < 0) {
-        s_fail(&o, "failed", "%s", mao_error_last());
+        s_infra(&o, "%s", mao_error_last());
         goto done;
     }
     if (s_image(job, docker, &o) < 0 || s_dataset(job, datadir, &o) < 0)
@@ -363,6 +385,8 @@ done:
         json_object_set_new(result, "status", json_string(o.status));
         if (o.reason[0])
             json_object_set_new(result, "reason", json_string(o.reason));
+        if (o.failure && strcmp(o.status, "succeeded") != 0)
+            json_object_set_new(result, "failure", json_string(o.failure));
         if (o.exit_code >= 0)
             json_object_set_new(result, "exit_code", json_integer(o.exit_code));
         json_object_set_new(result, "started_at", json_integer(started));

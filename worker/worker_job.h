@@ -59,6 +59,7 @@ void worker_site_close(worker_site_t *site);
 typedef struct {
     char run[MAO_ID_LEN + 1 + 16]; /* run id (from the coordinator) */
     long attempt;
+    long timeout_s;                /* the job's own limit (a schedule's maximum run time); 0: none */
     mao_tool_t tool;               /* owned */
     const worker_site_t *site;     /* borrowed */
     atomic_int cancel;             /* set by the reactor: stop the run */

@@ -437,6 +437,60 @@ class SmtpReceiver:
         self.server.server_close()
 
 
+def _pg_bin(name):
+    import glob
+    found = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))
+    if not found:
+        raise AssertionError("PostgreSQL is not installed (Debian package postgresql)")
+    return found[-1]
+
+
+class Postgres(Proc):
+    """A PostgreSQL server of the test's own, on a free loopback port, run as
+    the postgres user (it refuses root), with password authentication."""
+
+    password = "mao-test-secret"
+
+    def __init__(self, env):
+        import pwd
+        self.port = free_port()
+        self.dir = os.path.join(env.dir, "pg")
+        pw = pwd.getpwnam("postgres")
+        os.chmod(env.dir, 0o755)
+        os.makedirs(self.dir)
+        os.chown(self.dir, pw.pw_uid, pw.pw_gid)
+        pwfile = os.path.join(self.dir, "pw")
+        with open(pwfile, "w") as f:
+            f.write(self.password + "\n")
+        os.chown(pwfile, pw.pw_uid, pw.pw_gid)
+        self.as_postgres = ["setpriv", f"--reuid={pw.pw_uid}", f"--regid={pw.pw_gid}",
+                            "--init-groups"]
+        run(self.as_postgres + [_pg_bin("initdb"), "-D", os.path.join(self.dir, "data"), "-U",
+                                "postgres", f"--pwfile={pwfile}", "-A", "scram-sha-256",
+                                "--no-sync"], env=dict(os.environ, LC_ALL="C"))
+        super().__init__(env, "postgres", self.as_postgres + [
+            _pg_bin("postgres"), "-D", os.path.join(self.dir, "data"), "-p", str(self.port),
+            "-k", self.dir, "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off"])
+
+    def start(self):
+        super().start()
+        wait_for("PostgreSQL", lambda: self.psql("SELECT 1", db="postgres") == "1", timeout=30)
+        self.psql("CREATE DATABASE mao", db="postgres")
+        return self
+
+    def psql(self, sql, db="mao"):
+        p = subprocess.run(["psql", "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres",
+                            "-d", db, "-Atqc", sql], capture_output=True, text=True,
+                           env=dict(os.environ, PGPASSWORD=self.password))
+        if p.returncode != 0:
+            raise AssertionError(f"psql failed: {p.stderr}")
+        return p.stdout.strip()
+
+    def config(self):
+        return {"POSTGRES": {"host": "127.0.0.1", "port": str(self.port), "user": "postgres",
+                             "password": self.password, "db": "mao"}}
+
+
 class Registry(Proc):
     """Debian's docker-registry on a free loopback port, storage in the test's folder."""
 
@@ -509,6 +563,9 @@ class TestEnv:
 
     def registry(self):
         return Registry(self).start()
+
+    def postgres(self):
+        return Postgres(self).start()
 
     # ---- clients ----
     def maoctl(self, *args, server=None, env=None, cwd=None, timeout=120, input=None):
@@ -612,8 +669,8 @@ class TestEnv:
             shutil.rmtree(self.dir, ignore_errors=True)
 
 
-def run(argv, **kw):
-    p = subprocess.run(argv, capture_output=True, text=True, **kw)
+def run(argv, env=None, **kw):
+    p = subprocess.run(argv, capture_output=True, text=True, env=env, **kw)
     if p.returncode != 0:
         raise AssertionError(f"{' '.join(argv)} failed ({p.returncode}):\n{p.stdout}{p.stderr}")
     return p

@@ -1,0 +1,62 @@
+/*
+ * coord_pg: the PostgreSQL job store and run history, through libpq.
+ *
+ * When [POSTGRES] is configured, schedules and runs (in flight and finished)
+ * live in PostgreSQL instead of etcd, as the original orchestrator kept its
+ * jobs there.  The coordinator creates the schema and keeps it versioned
+ * (table mao_schema); several coordinators may start at once (an advisory
+ * lock serialises the migration).
+ *
+ * Connections: a small pool, so that the recorder thread and API threads each
+ * use their own (a libpq connection serves one thread at a time).  A broken
+ * connection is reset on its next use; every call is bounded by libpq's
+ * connect timeout and a statement timeout.
+ */
+#ifndef COORD_PG_H
+#define COORD_PG_H
+
+#include "mao_cfg.h"
+
+#include <jansson.h>
+#include <stddef.h>
+
+typedef struct coord_pg_t coord_pg_t;
+
+/* One write of a batch. */
+typedef enum { COORD_PG_RUN = 0, COORD_PG_SCHEDULE, COORD_PG_SCHEDULE_DELETE } coord_pg_kind_t;
+
+typedef struct {
+    coord_pg_kind_t kind;
+    const char *id;
+    const char *text;  /* the record as JSON text (puts) */
+} coord_pg_op_t;
+
+/* 1 when the config names a PostgreSQL database ([POSTGRES] db set). */
+int coord_pg_configured(const mao_cfg_t *cfg);
+
+/* Connects (once, to check) and brings the schema to the current version.
+ * Returns 0, or MAO_EUNAVAILABLE / MAO_EFAIL with a detail (wrong password,
+ * no such database, a schema newer than this coordinator knows). */
+int coord_pg_open(coord_pg_t **out, const mao_cfg_t *cfg);
+
+void coord_pg_destroy(coord_pg_t **self_p);
+
+/* Writes the ops in one transaction (all or none).  Runs and schedules are
+ * upserted by id.  Returns 0 or a negative code. */
+int coord_pg_write(coord_pg_t *self, const coord_pg_op_t *ops, size_t count);
+
+/* Every schedule record, as a JSON array (new reference). */
+int coord_pg_schedules(json_t **out, coord_pg_t *self);
+
+/* Runs still queued or running, as a JSON array of records (with tool_record). */
+int coord_pg_active_runs(json_t **out, coord_pg_t *self);
+
+/* Finished and active runs, newest first: of `tool` (NULL: all), with
+ * `status` (NULL: any), at most `limit`. */
+int coord_pg_runs(json_t **out, coord_pg_t *self, const char *tool, const char *status,
+                  long limit);
+
+/* One run by id; MAO_ENOTFOUND when there is none. */
+int coord_pg_run(json_t **out, coord_pg_t *self, const char *id);
+
+#endif

@@ -1,0 +1,116 @@
+"""Schedules: a tool on `--every 2s` runs again and again and the history
+shows every run; schedules can be listed, previewed, paused, resumed and
+removed; bad input is refused with a clear message and nothing is stored."""
+
+import json
+
+from harness import build_images, check, check_eq, main, one_line_error, wait_for
+
+
+def schedule_runs(env, sched_id):
+    status, runs = env.http("GET", "/v1/runs?limit=1000")
+    return [r for r in runs if r.get("schedule") == sched_id]
+
+
+def test_every_two_seconds(env):
+    build_images()
+    etcd = env.etcd()
+    coord = env.start_coordinator(etcd)
+    env.start_worker()
+    env.tool("demo", "mao-demo:latest")
+    r = env.maoctl("tool", "schedule", "demo", "--every", "2s", "-o", "json")
+    check(r.rc == 0, "schedule made", r)
+    sched = r.json()
+    check_eq((sched["tool"], sched["trigger"], sched["overlap"], sched["coalesce"],
+              sched["misfire_grace_s"]), ("demo", "every 2s", "skip", True, 3600),
+             "the schedule and its default policies")
+    check(etcd.get(env.prefix + "schedules/" + sched["id"]) is not None, "it is stored in etcd")
+
+    # At least 4 runs within a generous bound (the interval says 2 s).
+    wait_for("4 scheduled runs to succeed",
+             lambda: len([x for x in schedule_runs(env, sched["id"])
+                          if x["status"] == "succeeded"]) >= 4, timeout=60)
+    runs = sorted(schedule_runs(env, sched["id"]), key=lambda x: x["slot"])
+    slots = [x["slot"] for x in runs]
+    check_eq(slots, sorted(set(slots)), "one run per slot")
+    check(all(b - a == 2 for a, b in zip(slots, slots[1:])), "slots two seconds apart", slots)
+    history = env.maoctl("tool", "history", "demo", "-o", "json").json()
+    for x in runs:
+        if x["status"] == "succeeded":
+            check(any(h["id"] == x["id"] for h in history), "each run is in the history", x)
+    r = env.maoctl("tool", "history", "demo")
+    check(r.rc == 0 and "succeeded" in r.out, "the human history", r)
+
+    r = env.maoctl("schedule", "get")
+    check(sched["id"] in r.out and "every 2s" in r.out, "schedule get lists it", r)
+    r = env.maoctl("schedule", "preview", sched["id"], "--count", "3", "-o", "json")
+    fires = r.json()["fires"]
+    check_eq(len(fires), 3, "three previewed fire times")
+
+    check(env.maoctl("schedule", "pause", sched["id"]).rc == 0, "pause")
+    paused_at = len(schedule_runs(env, sched["id"]))
+    import time
+    time.sleep(5)  # more than two intervals
+    check(len(schedule_runs(env, sched["id"])) <= paused_at + 1,
+          "at most the run in flight when pausing")
+    check(json.loads(etcd.get(env.prefix + "schedules/" + sched["id"]))["paused"] is True,
+          "paused is stored")
+    check(env.maoctl("schedule", "resume", sched["id"]).rc == 0, "resume")
+    wait_for("runs again after resume",
+             lambda: len(schedule_runs(env, sched["id"])) >= paused_at + 2, timeout=30)
+    r = env.maoctl("why", "demo")
+    check(r.rc == 0 and "every 2s" in r.out and "last ran" in r.out, "why", r)
+
+    check(env.maoctl("schedule", "remove", sched["id"]).rc == 0, "remove")
+    check(etcd.get(env.prefix + "schedules/" + sched["id"]) is None, "gone from etcd")
+    one_line_error(env.maoctl("schedule", "get", sched["id"]), "no such schedule")
+    coord.stop_clean()
+
+
+def test_bad_schedules_are_refused(env):
+    etcd = env.etcd()
+    env.start_coordinator(etcd)
+    env.tool("demo", "mao-demo:latest")
+    cases = [
+        (["--cron", "61 * * * *"], "minute"),
+        (["--cron", "0 0 * *"], "needs 5"),
+        (["--cron", "0 0 30 2 *"], "never"),
+        (["--cron", "0 2 * * *", "--tz", "Mars/Olympus"], "Mars/Olympus"),
+        (["--cron", "0 2 * * *", "--tz", "../../etc/passwd"], "time zone"),
+        (["--every", "0s"], "at least 1 second"),
+        (["--every", "-5m"], "-5m"),
+        (["--every", "soon"], "soon"),
+        (["hourly"], "daily or weekly"),
+        (["daily", "--overlap", "sometimes"], "skip, queue-one or allow"),
+        (["daily", "--grace", "forever"], "forever"),
+        (["daily", "--site", "a/b"], "invalid site name"),
+    ]
+    for args, fragment in cases:
+        r = env.maoctl("tool", "schedule", "demo", *args)
+        one_line_error(r, fragment)
+    one_line_error(env.maoctl("tool", "schedule", "nosuch", "daily"), "not registered")
+    status, body = env.http("POST", "/v1/tools/demo/schedules", {"every": "1m", "cron": "* * * * *"})
+    check(status == 400 and "not several" in body["message"], "two triggers at once", body)
+    status, body = env.http("POST", "/v1/tools/demo/schedules", {"every": "1m", "bogus": 1})
+    check(status == 400 and "bogus" in body["message"], "an unknown field", body)
+    check_eq(etcd.keys(env.prefix + "schedules/"), [], "nothing was stored")
+    check_eq(env.http("GET", "/v1/schedules")[1], [], "nothing is scheduled")
+
+
+def test_original_run_with_cron(env):
+    etcd = env.etcd()
+    env.start_coordinator(etcd)
+    env.tool("demo", "mao-demo:latest")
+    status, body = env.http("POST", "/run", {"name": "demo", "cron": True, "frequency": "daily"})
+    check_eq(status, 200, "POST /run with cron")
+    check_eq(sorted(body), ["datadir", "message", "scheduler_output", "tool"], "its keys")
+    job = body["scheduler_output"]["job_id"]
+    check("scheduled" in body["message"] and job in body["message"], "the message", body)
+    status, sched = env.http("GET", f"/v1/schedules/{job}")
+    check_eq((status, sched["trigger"]), (200, "daily"), "the job id is the schedule")
+    status, body = env.http("POST", "/run", {"name": "demo", "cron": True, "frequency": "yearly"})
+    check(status == 400 and "daily or weekly" in body["message"], "a bad frequency", body)
+
+
+if __name__ == "__main__":
+    main(globals())
