@@ -62,6 +62,7 @@ static const s_entry_t s_schema[] = {
     {"WORKER", "pids", "256"},
     {"WORKER", "network", "bridge"},
     {"WORKER", "user", ""},
+    {"WORKER", "runtime", "docker"},
     {"NOTIFY", "webhook", ""},
     {"NOTIFY", "smtp_url", ""},
     {"NOTIFY", "mail_from", ""},

@@ -401,6 +401,17 @@ static int s_settings(worker_agent_t *self)
              mao_cfg_get(cfg, "WORKER", "coordinator"));
     snprintf(site->docker, sizeof site->docker, "%s", mao_cfg_get(cfg, "WORKER", "docker"));
     snprintf(site->network, sizeof site->network, "%s", mao_cfg_get(cfg, "WORKER", "network"));
+    const char *runtime = mao_cfg_get(cfg, "WORKER", "runtime");
+    if (strcmp(runtime, "docker") == 0) {
+        site->runtime = WORKER_RUNTIME_DOCKER;
+    } else if (strcmp(runtime, "exec") == 0) {
+        site->runtime = WORKER_RUNTIME_EXEC;
+    } else {
+        mao_error_set("[WORKER] runtime = '%s': use docker (tools in containers) or exec (tools "
+                      "as local commands)",
+                      runtime);
+        return MAO_EINVAL;
+    }
     const char *user = mao_cfg_get(cfg, "WORKER", "user");
     if (*user)
         snprintf(site->user, sizeof site->user, "%s", user);
@@ -498,7 +509,13 @@ int worker_agent_open(worker_agent_t **out, mao_cfg_t *cfg)
         rc = MAO_ENOMEM;
         goto cleanup;
     }
-    s_sweep_orphans(self);
+    if (self->site.runtime == WORKER_RUNTIME_DOCKER)
+        s_sweep_orphans(self);
+    else
+        mao_log_warn("worker", "runtime=exec: tools run as local commands of this worker's user, "
+                               "without a container");
+    json_object_set_new(self->labels, "runtime",
+                        json_string(self->site.runtime == WORKER_RUNTIME_EXEC ? "exec" : "docker"));
     if ((rc = s_connect(self)) < 0)
         goto cleanup;
     zloop_timer(self->loop, 100, 0, s_cron, self);

@@ -14,10 +14,15 @@
 #include "mao_spike.h"
 #include "worker_docker.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -310,6 +315,126 @@ remove:
                      job->run, id, mao_error_last());
 }
 
+/* Appends `n` bytes to a tail that keeps its last S_LOG_TAIL bytes. */
+static void s_tail_append(char *tail, size_t *len, const char *buf, size_t n)
+{
+    if (n > S_LOG_TAIL) {
+        buf += n - S_LOG_TAIL;
+        n = S_LOG_TAIL;
+    }
+    if (*len + n > S_LOG_TAIL) {
+        size_t drop = *len + n - S_LOG_TAIL;
+        memmove(tail, tail + drop, *len - drop);
+        *len -= drop;
+    }
+    memcpy(tail + *len, buf, n);
+    *len += n;
+}
+
+/* Steps 1 and 3 to 5 for a site whose runtime is exec: the tool's command
+ * runs as a local process of the worker's user in the dataset folder, with
+ * the tool's environment, its own process group (killed whole on timeout or
+ * cancel), and its output's tail kept.  No image is involved. */
+static void s_exec_run(worker_job_t *job, const char *datadir, s_outcome_t *o)
+{
+    const worker_site_t *site = job->site;
+    char **argv = job->tool.command;
+    int out[2] = {-1, -1};
+    if (!argv || !argv[0]) {
+        s_fail(o, "failed", "this site runs tools as local commands (runtime = exec) and tool "
+                            "%s has no command",
+               job->tool.name);
+        o->failure = "tool";
+        return;
+    }
+    if (pipe2(out, O_CLOEXEC) < 0) {
+        s_infra(o, "cannot make a pipe: %s", strerror(errno));
+        return;
+    }
+    pid_t pid = fork();
+    if (pid < 0) {
+        close(out[0]);
+        close(out[1]);
+        s_infra(o, "cannot start a process: %s", strerror(errno));
+        return;
+    }
+    if (pid == 0) {
+        setpgid(0, 0);
+        dup2(out[1], STDOUT_FILENO);
+        dup2(out[1], STDERR_FILENO);
+        int devnull = open("/dev/null", O_RDONLY);
+        if (devnull >= 0)
+            dup2(devnull, STDIN_FILENO);
+        if (chdir(datadir) < 0)
+            _exit(126);
+        char *envp[MAO_ENV_MAX + 4];
+        size_t n = 0;
+        envp[n++] = "PATH=/usr/local/bin:/usr/bin:/bin";
+        envp[n++] = "MAO_DATA=.";
+        for (size_t i = 0; i < job->tool.env_len && n < MAO_ENV_MAX + 3; i++)
+            envp[n++] = job->tool.env[i];
+        envp[n] = NULL;
+        execvpe(argv[0], argv, envp);
+        dprintf(STDERR_FILENO, "cannot run %s: %s\n", argv[0], strerror(errno));
+        _exit(127);
+    }
+    close(out[1]);
+    long timeout = job->timeout_s > 0   ? job->timeout_s
+                   : job->tool.timeout_s > 0 ? job->tool.timeout_s
+                                             : site->timeout_s;
+    int64_t deadline = mao_now_ms() + (int64_t)timeout * 1000;
+    char tail[S_LOG_TAIL + 1];
+    size_t tail_len = 0;
+    int status = 0, done = 0, killed = 0;
+    struct pollfd pfd = {.fd = out[0], .events = POLLIN};
+    while (!done) {
+        int64_t now = mao_now_ms();
+        if (!killed && (atomic_load(&job->cancel) || now >= deadline)) {
+            kill(-pid, SIGKILL);
+            killed = atomic_load(&job->cancel) ? 2 : 1;
+        }
+        if (pfd.fd >= 0 && poll(&pfd, 1, 100) > 0) {
+            char buf[4096];
+            ssize_t r = read(out[0], buf, sizeof buf);
+            if (r <= 0)
+                pfd.fd = -1;
+            else
+                s_tail_append(tail, &tail_len, buf, (size_t)r);
+        } else if (pfd.fd < 0) {
+            struct timespec ts = {0, 20 * 1000 * 1000};
+            nanosleep(&ts, NULL);
+        }
+        pid_t w = waitpid(pid, &status, WNOHANG);
+        if (w == pid && pfd.fd < 0)
+            done = 1;
+        else if (w == pid) {
+            /* Exited; drain what is left of its output. */
+            pfd.fd = out[0];
+            while (poll(&pfd, 1, 0) > 0) {
+                char buf[4096];
+                ssize_t r = read(out[0], buf, sizeof buf);
+                if (r <= 0)
+                    break;
+                s_tail_append(tail, &tail_len, buf, (size_t)r);
+            }
+            done = 1;
+        }
+    }
+    close(out[0]);
+    kill(-pid, SIGKILL); /* whatever it left behind in its group */
+    tail[tail_len] = '\0';
+    o->log_tail = strdup(tail);
+    o->exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    if (killed == 2)
+        s_fail(o, "failed", "cancelled: %s", job->cancel_reason);
+    else if (killed)
+        s_fail(o, "timed_out", "ran longer than its timeout of %ld s and was stopped", timeout);
+    else if (o->exit_code == 127)
+        s_fail(o, "failed", "the command could not run: %s", tail);
+    else if (o->exit_code != 0)
+        s_fail(o, "failed", "the tool exited with code %ld", o->exit_code);
+}
+
 /* Step 6: the spike detector over the control files.  The folder is kept
  * watched between runs (mao_spike_watch), so after the first look the
  * detector reads only what changed and the newest files, however many the
@@ -364,6 +489,14 @@ static json_t *s_run(worker_job_t *job)
     int64_t started = mao_now_ms();
 
     snprintf(datadir, sizeof datadir, "%s/%s", site->importdir, job->tool.name);
+    if (site->runtime == WORKER_RUNTIME_EXEC) {
+        if (s_dataset(job, datadir, &o) < 0)
+            goto done;
+        s_exec_run(job, datadir, &o);
+        if (strcmp(o.status, "succeeded") == 0)
+            s_detect(job, datadir, &o);
+        goto done;
+    }
     if (s_docker_borrow(&docker, (worker_site_t *)site) < 0) {
         s_infra(&o, "%s", mao_error_last());
         goto done;
@@ -392,6 +525,9 @@ done:
         json_object_set_new(result, "started_at", json_integer(started));
         json_object_set_new(result, "finished_at", json_integer(mao_now_ms()));
         json_object_set_new(result, "image", json_string(job->tool.image));
+        json_object_set_new(result, "runtime", json_string(site->runtime == WORKER_RUNTIME_EXEC
+                                                               ? "exec"
+                                                               : "docker"));
         if (o.image_digest[0])
             json_object_set_new(result, "image_digest", json_string(o.image_digest));
         json_object_set_new(result, "datadir", json_string(datadir));

@@ -26,7 +26,13 @@
 #include <stdatomic.h>
 
 /* What a site lets a job do; shared, read-only while jobs run. */
+typedef enum {
+    WORKER_RUNTIME_DOCKER = 0, /* tools run in containers (the default) */
+    WORKER_RUNTIME_EXEC = 1,   /* tools run as local commands (raw exec), enabled per site */
+} worker_runtime_t;
+
 typedef struct {
+    worker_runtime_t runtime;
     char worker_id[129];
     char site[65];
     char importdir[4096];   /* absolute */

@@ -1,0 +1,58 @@
+"""The exec runtime (off by default, enabled per site): tools run as local
+commands of the worker's user in the dataset folder, for sites without
+Docker and for measuring the orchestration itself."""
+
+import os
+import subprocess
+
+from harness import BIN, check, check_eq, main, write_config
+
+WRITE = ["sh", "-c", 'n=$(ls | grep -c "^control-"); echo $((100 + n)) > control-$(printf %04d $n).csv; echo wrote $n']
+
+
+def test_exec_runtime(env):
+    env.start_coordinator(env.etcd())
+    worker = env.start_worker(config={"WORKER": {"runtime": "exec"}})
+    status, workers = env.http("GET", "/v1/workers")
+    check_eq(workers[0]["labels"]["runtime"], "exec", "the worker says how it runs tools")
+    env.tool("counter", "none", command=WRITE)
+    for n in range(1, 4):
+        r = env.maoctl("tool", "run", "counter", "-o", "json")
+        run = r.json()
+        check_eq((run["status"], run["report"]["snapshots"]), ("succeeded", n), f"run {n}")
+    check_eq(run["verdict"], "no spike", "the detector ran on what the command wrote")
+    check(os.path.isfile(os.path.join(worker.importdir, "counter", "control-0002.csv")),
+          "in the dataset folder")
+    r = env.maoctl("run", "logs", run["id"])
+    check("wrote 2" in r.out, "the output's tail is kept", r)
+
+    env.tool("sleeper", "none", command=["sh", "-c", "sleep 30 & sleep 30"], timeout_s=1)
+    run = env.maoctl("tool", "run", "sleeper", "-o", "json").json()
+    check_eq(run["status"], "timed_out", "a command past its timeout is stopped")
+    left = subprocess.run(["pgrep", "-f", "sleep 30"], capture_output=True, text=True).stdout
+    check_eq(left.split(), [], "with every process it started")
+
+    env.tool("fails", "none", command=["sh", "-c", "exit 4"])
+    run = env.maoctl("tool", "run", "fails", "-o", "json").json()
+    check_eq((run["status"], run["exit_code"]), ("failed", 4), "an exit code")
+    env.tool("missing", "none", command=["/no/such/program"])
+    run = env.maoctl("tool", "run", "missing", "-o", "json").json()
+    check(run["status"] == "failed" and "could not run" in run["reason"], "a missing program", run)
+    env.tool("nocommand", "none")
+    run = env.maoctl("tool", "run", "nocommand", "-o", "json").json()
+    check(run["status"] == "failed" and "has no command" in run["reason"],
+          "a tool without a command", run)
+    worker.stop_clean()
+
+
+def test_bad_runtime_is_refused(env):
+    path = os.path.join(env.dir, "w.conf")
+    write_config(path, {"WORKER": {"runtime": "vm", "spool": os.path.join(env.dir, "s")},
+                        "WORKING_ENVIRONMENT": {"importdir": os.path.join(env.dir, "d")}})
+    p = subprocess.run([os.path.join(BIN, "mao-worker"), "-c", path], capture_output=True,
+                       text=True, timeout=30)
+    check(p.returncode == 1 and "runtime = 'vm'" in p.stderr, "a clear error", p.stderr)
+
+
+if __name__ == "__main__":
+    main(globals())
