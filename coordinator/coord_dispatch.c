@@ -166,10 +166,9 @@ static void s_remember_finished(coord_server_t *self, coord_run_t *run)
         coord_run_t *r = zhashx_lookup(self->runs, old);
         if (r && !r->recorded)
             break;
-        zlistx_delete(self->finished, zlistx_cursor(self->finished));
         if (r)
             zhashx_delete(self->runs, old);
-        free(old);
+        zlistx_delete(self->finished, zlistx_cursor(self->finished)); /* frees `old` */
     }
 }
 

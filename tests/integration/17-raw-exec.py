@@ -5,7 +5,7 @@ Docker and for measuring the orchestration itself."""
 import os
 import subprocess
 
-from harness import BIN, check, check_eq, main, write_config
+from harness import BIN, check, check_eq, main, wait_for, write_config
 
 WRITE = ["sh", "-c", 'n=$(ls | grep -c "^control-"); echo $((100 + n)) > control-$(printf %04d $n).csv; echo wrote $n']
 
@@ -43,6 +43,25 @@ def test_exec_runtime(env):
     check(run["status"] == "failed" and "has no command" in run["reason"],
           "a tool without a command", run)
     worker.stop_clean()
+
+
+def test_many_runs_past_the_memory_bound(env):
+    """More finished runs than the coordinator keeps in memory: the oldest are
+    forgotten there and still answered from the store."""
+    env.start_coordinator(env.etcd(), config={"COORDINATOR": {"keep_finished": "10"}})
+    env.start_worker(capacity=8, config={"WORKER": {"runtime": "exec"}})
+    env.tool("quick", "none", command=["true"])
+    ids = []
+    for _ in range(40):
+        status, body = env.http("POST", "/v1/tools/quick/runs", {})
+        check_eq(status, 201, "a run is queued")
+        ids.append(body["id"])
+    wait_for("every run to end", lambda: all(
+        env.http("GET", f"/v1/runs/{i}")[1].get("status") == "succeeded" for i in ids), 120)
+    status, first = env.http("GET", f"/v1/runs/{ids[0]}")
+    check_eq((status, first["status"]), (200, "succeeded"), "the oldest, from the store")
+    check_eq(len(env.http("GET", "/v1/runs?tool=quick&limit=100")[1]), 40, "all forty listed")
+    env.coordinator.stop_clean()
 
 
 def test_bad_runtime_is_refused(env):
