@@ -4,6 +4,7 @@
  * ordered (as the ULID specification's monotonic mode).
  */
 #include "mao_id.h"
+#include "mao_error.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -31,6 +32,84 @@ void mao_time_iso(char *out, size_t size, int64_t ms)
     gmtime_r(&s, &tm);
     snprintf(out, size, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
              tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ms % 1000));
+}
+
+/* Days from 1970-01-01 to y-m-d in the proleptic Gregorian calendar. */
+static int64_t s_days(int64_t y, int m, int d)
+{
+    y -= m <= 2;
+    int64_t era = (y >= 0 ? y : y - 399) / 400;
+    int64_t yoe = y - era * 400;
+    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + doe - 719468;
+}
+
+/* Reads exactly `n` digits at *p into *out and moves *p past them. */
+static int s_digits(const char **p, int n, int *out)
+{
+    int v = 0;
+    for (int i = 0; i < n; i++) {
+        if ((*p)[i] < '0' || (*p)[i] > '9')
+            return -1;
+        v = v * 10 + ((*p)[i] - '0');
+    }
+    *p += n;
+    *out = v;
+    return 0;
+}
+
+int mao_time_parse(int64_t *out, const char *text)
+{
+    static const int mdays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    const char *p = text ? text : "";
+    int y, mo, d, h, mi, sec = 0, oh = 0, om = 0, sign = 1;
+    if (s_digits(&p, 4, &y) < 0 || *p++ != '-' || s_digits(&p, 2, &mo) < 0 || *p++ != '-' ||
+        s_digits(&p, 2, &d) < 0 || (*p != 'T' && *p != 't' && *p != ' ') ||
+        (p++, s_digits(&p, 2, &h)) < 0 || *p++ != ':' || s_digits(&p, 2, &mi) < 0)
+        goto bad;
+    if (*p == ':') {
+        p++;
+        if (s_digits(&p, 2, &sec) < 0)
+            goto bad;
+        if (*p == '.' || *p == ',') {
+            p++;
+            if (*p < '0' || *p > '9')
+                goto bad;
+            while (*p >= '0' && *p <= '9')
+                p++;
+        }
+    }
+    if (*p == 'Z' || *p == 'z')
+        p++;
+    else if (*p == '+' || *p == '-') {
+        sign = *p++ == '-' ? -1 : 1;
+        if (s_digits(&p, 2, &oh) < 0)
+            goto bad;
+        if (*p == ':')
+            p++;
+        if (s_digits(&p, 2, &om) < 0)
+            goto bad;
+    } else if (*p == '\0') {
+        mao_error_set("time '%.64s' has no offset: add Z for UTC or one such as +01:00", text);
+        return MAO_EINVAL;
+    } else
+        goto bad;
+    if (*p)
+        goto bad;
+    int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    if (y < 1 || mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1] || (mo == 2 && d == 29 && !leap) ||
+        h > 23 || mi > 59 || sec > 60 || oh > 23 || om > 59) {
+        mao_error_set("time '%.64s' is not a valid date and time", text);
+        return MAO_EINVAL;
+    }
+    if (sec == 60)
+        sec = 59; /* a leap second counts as the second before it */
+    *out = s_days(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec - sign * (oh * 3600 + om * 60);
+    return 0;
+bad:
+    mao_error_set("time '%.64s' is not ISO 8601, such as 2026-11-22T02:00:00Z", text ? text : "");
+    return MAO_EINVAL;
 }
 
 void mao_id_new(char out[MAO_ID_LEN + 1])

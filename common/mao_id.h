@@ -25,4 +25,11 @@ int64_t mao_now_ms(void);
  * "2026-11-21T22:18:24.123Z", into `out` (at least 32 bytes). */
 void mao_time_iso(char *out, size_t size, int64_t ms);
 
+/* Reads an instant written as ISO 8601 / RFC 3339 with an explicit offset:
+ * "2026-11-22T02:00:00Z", "2026-11-22T03:00+01:00", seconds and a fraction
+ * optional, 'T' or a space between date and time.  Writes seconds since
+ * 1970 (fractions dropped) into *out.  Returns 0, or MAO_EINVAL with a
+ * detail (a time without an offset is refused: it would be ambiguous). */
+int mao_time_parse(int64_t *out, const char *text);
+
 #endif

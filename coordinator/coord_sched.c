@@ -252,6 +252,40 @@ static int s_policies(coord_sched_t *s, json_t *body)
     return 0;
 }
 
+/* "start": the first fire is at that instant (an interval) or the first
+ * slot at or after it (cron).  Done by moving the anchor, which is all a
+ * restart needs to know. */
+static int s_start(coord_sched_t *s, json_t *body, int64_t now_ms)
+{
+    json_t *v = json_object_get(body, "start");
+    int64_t start;
+    if (!v || json_is_null(v))
+        return 0;
+    if (json_is_integer(v))
+        start = json_integer_value(v);
+    else if (!json_is_string(v)) {
+        mao_error_set("field \"start\" must be a time such as \"2026-11-22T02:00:00Z\" or "
+                      "seconds since 1970");
+        return MAO_EINVAL;
+    } else if (mao_time_parse(&start, json_string_value(v)) < 0) {
+        mao_error_prefix("field \"start\"");
+        return MAO_EINVAL;
+    }
+    if (start < now_ms / 1000 - 60) {
+        mao_error_set("field \"start\" is in the past");
+        return MAO_EINVAL;
+    }
+    if (start > now_ms / 1000 + MAO_SCHED_INTERVAL_MAX) {
+        mao_error_set("field \"start\" is more than 366 days ahead");
+        return MAO_EINVAL;
+    }
+    if (mao_sched_trigger_kind(s->trigger) == MAO_SCHED_INTERVAL)
+        s->anchor = start - mao_sched_trigger_interval(s->trigger);
+    else
+        s->anchor = start - 1;
+    return 0;
+}
+
 static coord_sched_t *s_new(void)
 {
     coord_sched_t *s = calloc(1, sizeof *s);
@@ -270,7 +304,7 @@ int coord_sched_from_request(coord_sched_t **out, json_t *body, const char *tool
     static const char *known[] = {"trigger",   "frequency",  "every",   "cron",
                                   "tz",        "site",       "misfire_grace_s", "coalesce",
                                   "overlap",   "max_run_s",  "retries", "retry_backoff_s",
-                                  "jitter_s",  "paused",     NULL};
+                                  "jitter_s",  "paused",     "start",   NULL};
     char text[MAO_SCHED_TEXT_MAX];
     int rc;
     const char *key;
@@ -311,7 +345,7 @@ int coord_sched_from_request(coord_sched_t **out, json_t *body, const char *tool
             rc = MAO_EINVAL; /* an unknown time zone is bad input here */
         goto fail;
     }
-    if ((rc = s_policies(s, body)) < 0)
+    if ((rc = s_policies(s, body)) < 0 || (rc = s_start(s, body, now_ms)) < 0)
         goto fail;
     if ((rc = s_plan(s)) < 0) {
         rc = MAO_EINVAL;

@@ -24,6 +24,9 @@ static const char *s_help_tool_schedule =
     "\n"
     "Options:\n"
     "  --site SITE            run at this site\n"
+    "  --start TIME           first run at TIME (ISO 8601 with an offset, e.g.\n"
+    "                         2026-11-22T02:00:00Z), then every interval from it;\n"
+    "                         for --cron, the first slot at or after TIME\n"
     "  --grace DURATION       a slot later than this (the coordinator was away) is\n"
     "                         recorded as missed instead of run (default 1h)\n"
     "  --no-coalesce          after an absence run every due slot, not only the latest\n"
@@ -64,7 +67,7 @@ static const char *s_help_why =
 
 enum {
     OPT_EVERY = 1000, OPT_CRON, OPT_TZ, OPT_SITE, OPT_GRACE, OPT_NO_COALESCE, OPT_OVERLAP,
-    OPT_MAX_RUN, OPT_RETRIES, OPT_BACKOFF, OPT_JITTER, OPT_TOOL, OPT_COUNT, OPT_LIMIT
+    OPT_MAX_RUN, OPT_RETRIES, OPT_BACKOFF, OPT_JITTER, OPT_START, OPT_TOOL, OPT_COUNT, OPT_LIMIT
 };
 
 typedef struct {
@@ -86,7 +89,8 @@ static int s_opt(int id, const char *value, void *arg)
                                  [OPT_OVERLAP - OPT_EVERY] = "overlap",
                                  [OPT_MAX_RUN - OPT_EVERY] = "max_run_s",
                                  [OPT_BACKOFF - OPT_EVERY] = "retry_backoff_s",
-                                 [OPT_JITTER - OPT_EVERY] = "jitter_s"};
+                                 [OPT_JITTER - OPT_EVERY] = "jitter_s",
+                                 [OPT_START - OPT_EVERY] = "start"};
     switch (id) {
     case OPT_NO_COALESCE: json_object_set_new(o->body, "coalesce", json_false()); return CTL_OK;
     case OPT_RETRIES: {
@@ -110,7 +114,7 @@ static int s_opt(int id, const char *value, void *arg)
         return CTL_OK;
     }
     default:
-        if (id >= OPT_EVERY && id <= OPT_JITTER && keys[id - OPT_EVERY]) {
+        if (id >= OPT_EVERY && id <= OPT_START && keys[id - OPT_EVERY]) {
             json_object_set_new(o->body, keys[id - OPT_EVERY], json_string(value));
             return CTL_OK;
         }
@@ -165,6 +169,7 @@ int ctl_tool_schedule(ctl_t *ctl, int argc, char **argv)
         {"retries", required_argument, NULL, OPT_RETRIES},
         {"retry-backoff", required_argument, NULL, OPT_BACKOFF},
         {"jitter", required_argument, NULL, OPT_JITTER},
+        {"start", required_argument, NULL, OPT_START},
         {NULL, 0, NULL, 0}};
     s_opts_t o = {.body = json_object()};
     int first;

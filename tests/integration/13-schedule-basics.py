@@ -3,6 +3,7 @@ shows every run; schedules can be listed, previewed, paused, resumed and
 removed; bad input is refused with a clear message and nothing is stored."""
 
 import json
+import time
 
 from harness import build_images, check, check_eq, main, one_line_error, wait_for
 
@@ -84,6 +85,9 @@ def test_bad_schedules_are_refused(env):
         (["daily", "--overlap", "sometimes"], "skip, queue-one or allow"),
         (["daily", "--grace", "forever"], "forever"),
         (["daily", "--site", "a/b"], "invalid site name"),
+        (["daily", "--start", "2020-01-01T00:00:00Z"], "in the past"),
+        (["daily", "--start", "2030-01-01T00:00:00"], "no offset"),
+        (["daily", "--start", "next tuesday"], "ISO 8601"),
     ]
     for args, fragment in cases:
         r = env.maoctl("tool", "schedule", "demo", *args)
@@ -95,6 +99,27 @@ def test_bad_schedules_are_refused(env):
     check(status == 400 and "bogus" in body["message"], "an unknown field", body)
     check_eq(etcd.keys(env.prefix + "schedules/"), [], "nothing was stored")
     check_eq(env.http("GET", "/v1/schedules")[1], [], "nothing is scheduled")
+
+
+def test_start_sets_the_first_fire(env):
+    etcd = env.etcd()
+    env.start_coordinator(etcd)
+    env.tool("demo", "mao-demo:latest")
+    now = int(time.time())
+    start_s = now + 86400 * 200 - (now % 3600)
+    start = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(start_s))
+    local = time.strftime("%Y-%m-%dT%H:%M:%S+02:00", time.gmtime(start_s + 7200))
+    r = env.maoctl("tool", "schedule", "demo", "--every", "6h", "--start", local, "-o", "json")
+    check_eq(r.rc, 0, "a schedule with --start: " + r.err)
+    sched = r.json()
+    check_eq(sched["next_fire"], start.replace("Z", ".000Z"), "the first fire is the start")
+    fires = env.maoctl("schedule", "preview", sched["id"], "--count", "2", "-o", "json").json()["fires"]
+    later = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(start_s + 6 * 3600))
+    check_eq(fires, [start.replace("Z", ".000Z"), later], "then every interval from it")
+    r = env.maoctl("tool", "schedule", "demo", "--cron", "30 * * * *", "--start", start,
+                   "-o", "json")
+    want = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(start_s + 1800))
+    check_eq(r.json()["next_fire"], want, "cron: the first slot at or after the start")
 
 
 def test_original_run_with_cron(env):
