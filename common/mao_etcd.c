@@ -591,17 +591,16 @@ static int s_append_kv(mao_etcd_kvs_t *out, size_t *cap, mao_etcd_kv_t *kv)
     return 0;
 }
 
-int mao_etcd_list(mao_etcd_t *self, const char *prefix, size_t page, int keys_only,
-                  mao_etcd_kvs_t *out)
+int mao_etcd_list_each(mao_etcd_t *self, const char *prefix, size_t page, int keys_only,
+                       mao_etcd_each_fn *fn, void *arg, int64_t *revision)
 {
     int rc = 0;
-    size_t cap = 0;
+    int64_t rev = 0;
     json_t *body = json_object();
     json_t *reply = NULL;
     char *last = NULL; /* full key of the last pair read, to start the next page */
     size_t last_len = 0;
 
-    memset(out, 0, sizeof *out);
     if (!body)
         return MAO_ENOMEM;
     if (page == 0)
@@ -614,30 +613,29 @@ int mao_etcd_list(mao_etcd_t *self, const char *prefix, size_t page, int keys_on
     for (;;) {
         if ((rc = s_call(self, "/v3/kv/range", body, 1, &reply)) < 0)
             goto cleanup;
-        if (out->revision == 0) {
+        if (rev == 0) {
             /* Every later page reads the same snapshot. */
-            out->revision = s_int64(json_object_get(reply, "header"), "revision");
-            json_object_set_new(body, "revision", s_json_int64(out->revision));
+            rev = s_int64(json_object_get(reply, "header"), "revision");
+            json_object_set_new(body, "revision", s_json_int64(rev));
         }
         json_t *kvs = json_object_get(reply, "kvs");
         size_t n = json_is_array(kvs) ? json_array_size(kvs) : 0;
         for (size_t i = 0; i < n; i++) {
             mao_etcd_kv_t kv;
-            json_t *item = json_array_get(kvs, i);
-            if ((rc = s_kv_from_json(self, item, &kv)) < 0)
+            if ((rc = s_kv_from_json(self, json_array_get(kvs, i), &kv)) < 0)
                 goto cleanup;
-            if ((rc = s_append_kv(out, &cap, &kv)) < 0) {
-                mao_etcd_kv_free(&kv);
-                goto cleanup;
-            }
             if (i + 1 == n) {
                 free(last);
                 last = s_full_key(self, kv.key, &last_len);
                 if (!last) {
+                    mao_etcd_kv_free(&kv);
                     rc = MAO_ENOMEM;
                     goto cleanup;
                 }
             }
+            if ((rc = fn(&kv, arg)) < 0)
+                goto cleanup;
+            rc = 0;
         }
         int more = json_is_true(json_object_get(reply, "more"));
         json_decref(reply);
@@ -657,12 +655,37 @@ int mao_etcd_list(mao_etcd_t *self, const char *prefix, size_t page, int keys_on
         if (rc < 0)
             goto cleanup;
     }
+    if (revision)
+        *revision = rev;
 cleanup:
-    if (rc < 0)
-        mao_etcd_kvs_free(out);
     free(last);
     json_decref(body);
     json_decref(reply);
+    return rc;
+}
+
+typedef struct {
+    mao_etcd_kvs_t *out;
+    size_t cap;
+} s_collect_t;
+
+static int s_collect(mao_etcd_kv_t *kv, void *arg)
+{
+    s_collect_t *c = arg;
+    int rc = s_append_kv(c->out, &c->cap, kv);
+    if (rc < 0)
+        mao_etcd_kv_free(kv);
+    return rc;
+}
+
+int mao_etcd_list(mao_etcd_t *self, const char *prefix, size_t page, int keys_only,
+                  mao_etcd_kvs_t *out)
+{
+    s_collect_t c = {.out = out};
+    memset(out, 0, sizeof *out);
+    int rc = mao_etcd_list_each(self, prefix, page, keys_only, s_collect, &c, &out->revision);
+    if (rc < 0)
+        mao_etcd_kvs_free(out);
     return rc;
 }
 

@@ -82,6 +82,16 @@ int mao_etcd_get(mao_etcd_t *self, const char *key, mao_etcd_kv_t *out);
 int mao_etcd_list(mao_etcd_t *self, const char *prefix, size_t page, int keys_only,
                   mao_etcd_kvs_t *out);
 
+/* The same, one pair at a time, without holding the whole list: calls
+ * fn(kv, arg) for each pair in key order; `fn` owns the pair (free it with
+ * mao_etcd_kv_free) and returns 0 to go on or a negative code to stop, which
+ * mao_etcd_list_each then returns.  *revision (may be NULL) gets the
+ * revision read at.  Pages of a few thousand keys are much faster on big
+ * ranges: etcd counts the rest of the range on every page. */
+typedef int mao_etcd_each_fn(mao_etcd_kv_t *kv, void *arg);
+int mao_etcd_list_each(mao_etcd_t *self, const char *prefix, size_t page, int keys_only,
+                       mao_etcd_each_fn *fn, void *arg, int64_t *revision);
+
 /* Asks, in one small request, how many keys start with `prefix` (*count) and
  * whether any of them was modified at or after `min_mod_revision` (*newer).
  * Cheap next to mao_etcd_list: nothing but a count and at most one key comes

@@ -18,6 +18,7 @@
 #include "mao_tool.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -657,59 +658,106 @@ static int s_on_wake(zloop_t *loop, zmq_pollitem_t *item, void *arg)
 
 /* ---- the timer --------------------------------------------------------------------- */
 
+typedef struct {
+    zlistx_t *scheds; /* coord_sched_t *, read but not yet taken in */
+    zlistx_t *runs;   /* coord_run_t * */
+} s_loaded_t;
+
+static int s_take_sched(json_t *record, void *arg)
+{
+    s_loaded_t *l = arg;
+    coord_sched_t *sc = coord_sched_from_record(record);
+    if (sc && !zlistx_add_end(l->scheds, sc)) {
+        coord_sched_destroy(&sc);
+        return MAO_ENOMEM;
+    }
+    return 0;
+}
+
+static int s_take_run(json_t *record, void *arg)
+{
+    s_loaded_t *l = arg;
+    coord_run_t *run = coord_run_from_record(record);
+    if (run && !zlistx_add_end(l->runs, run)) {
+        coord_run_destroy(&run);
+        return MAO_ENOMEM;
+    }
+    return 0;
+}
+
+/* etcd pairs to records, one at a time. */
+typedef struct {
+    coord_pg_each_fn *fn;
+    s_loaded_t *loaded;
+} s_kv_take_t;
+
+static int s_take_kv(mao_etcd_kv_t *kv, void *arg)
+{
+    s_kv_take_t *t = arg;
+    json_t *record = json_loadb(kv->value, kv->value_len, 0, NULL);
+    int rc = record ? t->fn(record, t->loaded) : 0;
+    if (!record)
+        mao_log_warn("dispatch", "record.skipped key=%s detail=\"not JSON\"", kv->key);
+    json_decref(record);
+    mao_etcd_kv_free(kv);
+    return rc;
+}
+
+static void s_free_loaded(s_loaded_t *l)
+{
+    coord_sched_t *sc;
+    coord_run_t *run;
+    while ((sc = zlistx_detach(l->scheds, NULL)))
+        coord_sched_destroy(&sc);
+    while ((run = zlistx_detach(l->runs, NULL)))
+        coord_run_destroy(&run);
+    zlistx_destroy(&l->scheds);
+    zlistx_destroy(&l->runs);
+}
+
 /* Reads back what the coordinator held when it last stopped: its schedules,
  * and the runs waiting or running.  Running ones are claimed again by their
  * worker's hello; the rest are dispatched.  Blocks for at most the store's
  * timeout, so it is tried at start and then at most every 5 s until it works
- * once; nothing is fired before. */
+ * once; nothing is fired before.  Records are read and turned into
+ * schedules and runs one at a time, so a hundred thousand schedules never
+ * sit in memory as JSON, and only then taken in under the lock. */
 static void s_load_queue(coord_server_t *self)
 {
-    json_t *schedules = NULL, *runs = NULL;
-    mao_etcd_kvs_t kvs;
+    s_loaded_t l = {.scheds = zlistx_new(), .runs = zlistx_new()};
     self->last_queue_try_ms = mao_now_ms();
-    int rc;
-    if (self->pg) {
-        if ((rc = coord_pg_schedules(&schedules, self->pg)) == 0)
-            rc = coord_pg_active_runs(&runs, self->pg);
-    } else {
-        schedules = json_array();
-        runs = json_array();
-        if ((rc = mao_etcd_list(self->etcd, "schedules/", 0, 0, &kvs)) == 0) {
-            for (size_t i = 0; i < kvs.count; i++)
-                json_array_append_new(schedules, json_loadb(kvs.items[i].value,
-                                                            kvs.items[i].value_len, 0, NULL)
-                                                     ?: json_null());
-            mao_etcd_kvs_free(&kvs);
-            if ((rc = mao_etcd_list(self->etcd, "queue/", 0, 0, &kvs)) == 0) {
-                for (size_t i = 0; i < kvs.count; i++)
-                    json_array_append_new(runs, json_loadb(kvs.items[i].value,
-                                                           kvs.items[i].value_len, 0, NULL)
-                                                    ?: json_null());
-                mao_etcd_kvs_free(&kvs);
-            }
+    int rc = MAO_ENOMEM;
+    if (l.scheds && l.runs) {
+        if (self->pg) {
+            if ((rc = coord_pg_schedules_each(self->pg, s_take_sched, &l)) == 0)
+                rc = coord_pg_active_runs_each(self->pg, s_take_run, &l);
+        } else {
+            s_kv_take_t sched = {.fn = s_take_sched, .loaded = &l};
+            s_kv_take_t run = {.fn = s_take_run, .loaded = &l};
+            if ((rc = mao_etcd_list_each(self->etcd, "schedules/", 2000, 0, s_take_kv, &sched,
+                                         NULL)) == 0)
+                rc = mao_etcd_list_each(self->etcd, "queue/", 2000, 0, s_take_kv, &run, NULL);
         }
     }
     if (rc < 0) {
         mao_log_warn("dispatch", "state.unreadable detail=\"%s\"", mao_error_last());
-        json_decref(schedules);
-        json_decref(runs);
+        s_free_loaded(&l);
         return;
     }
     pthread_mutex_lock(&self->lock);
-    size_t i, nsched = 0, nruns = 0;
-    json_t *record;
-    json_array_foreach(schedules, i, record) {
-        coord_sched_t *sc = coord_sched_from_record(record);
-        if (sc && !coord_scheds_find(self->scheds, sc->id)) {
-            coord_scheds_add(self->scheds, sc);
-            nsched++;
-        } else {
+    size_t nsched = 0, nruns = 0;
+    coord_sched_t *sc;
+    coord_run_t *run;
+    while ((sc = zlistx_detach(l.scheds, NULL))) {
+        if (coord_scheds_find(self->scheds, sc->id)) {
             coord_sched_destroy(&sc);
+            continue;
         }
+        coord_scheds_add(self->scheds, sc);
+        nsched++;
     }
-    json_array_foreach(runs, i, record) {
-        coord_run_t *run = coord_run_from_record(record);
-        if (!run || zhashx_lookup(self->runs, run->id)) {
+    while ((run = zlistx_detach(l.runs, NULL))) {
+        if (zhashx_lookup(self->runs, run->id)) {
             coord_run_destroy(&run);
             continue;
         }
@@ -724,8 +772,8 @@ static void s_load_queue(coord_server_t *self)
     self->scheds_loaded = 1;
     s_arm(self);
     pthread_mutex_unlock(&self->lock);
-    json_decref(schedules);
-    json_decref(runs);
+    s_free_loaded(&l);
+    malloc_trim(0); /* what reading took goes back to the system */
 }
 
 void coord_dispatch_load_queue(coord_server_t *self)

@@ -293,17 +293,39 @@ static int s_query_json(json_t **out, coord_pg_t *self, const char *sql, int npa
     return 0;
 }
 
-int coord_pg_schedules(json_t **out, coord_pg_t *self)
+/* Calls fn for each row's JSON, one at a time: a big result is never held as
+ * JSON all at once. */
+static int s_query_each(coord_pg_t *self, const char *sql, coord_pg_each_fn *fn, void *arg)
 {
-    return s_query_json(out, self, "SELECT record::text FROM mao_schedules ORDER BY id", 0, NULL);
+    PGresult *r = NULL;
+    PGconn *c = s_borrow(self);
+    if (!c)
+        return MAO_EUNAVAILABLE;
+    int rc = s_exec(c, &r, sql, 0, NULL);
+    s_give_back(self, c, rc == 0);
+    if (rc < 0)
+        return rc;
+    for (int i = 0; i < PQntuples(r) && rc == 0; i++) {
+        json_t *j = json_loads(PQgetvalue(r, i, 0), 0, NULL);
+        if (j)
+            rc = fn(j, arg) < 0 ? MAO_EFAIL : 0;
+        json_decref(j);
+    }
+    PQclear(r);
+    return rc;
 }
 
-int coord_pg_active_runs(json_t **out, coord_pg_t *self)
+int coord_pg_schedules_each(coord_pg_t *self, coord_pg_each_fn *fn, void *arg)
 {
-    return s_query_json(out, self,
+    return s_query_each(self, "SELECT record::text FROM mao_schedules ORDER BY id", fn, arg);
+}
+
+int coord_pg_active_runs_each(coord_pg_t *self, coord_pg_each_fn *fn, void *arg)
+{
+    return s_query_each(self,
                         "SELECT record::text FROM mao_runs WHERE status IN ('queued', 'running') "
                         "ORDER BY id",
-                        0, NULL);
+                        fn, arg);
 }
 
 int coord_pg_runs(json_t **out, coord_pg_t *self, const char *tool, const char *status,

@@ -45,11 +45,13 @@ void coord_pg_destroy(coord_pg_t **self_p);
  * upserted by id.  Returns 0 or a negative code. */
 int coord_pg_write(coord_pg_t *self, const coord_pg_op_t *ops, size_t count);
 
-/* Every schedule record, as a JSON array (new reference). */
-int coord_pg_schedules(json_t **out, coord_pg_t *self);
+/* Calls fn(record, arg) for every schedule record (borrowed), in id order;
+ * `fn` returns 0 to go on.  Returns 0 or a negative code. */
+typedef int coord_pg_each_fn(json_t *record, void *arg);
+int coord_pg_schedules_each(coord_pg_t *self, coord_pg_each_fn *fn, void *arg);
 
-/* Runs still queued or running, as a JSON array of records (with tool_record). */
-int coord_pg_active_runs(json_t **out, coord_pg_t *self);
+/* The same for the runs still queued or running (records with tool_record). */
+int coord_pg_active_runs_each(coord_pg_t *self, coord_pg_each_fn *fn, void *arg);
 
 /* Finished and active runs, newest first: of `tool` (NULL: all), with
  * `status` (NULL: any), at most `limit`. */

@@ -402,16 +402,12 @@ coord_sched_t *coord_sched_from_record(json_t *record)
     s->created_ms = mao_id_time_ms(id);
     s->anchor = (int64_t)json_integer_value(json_object_get(record, "anchor"));
     s->last_slot = (int64_t)json_integer_value(json_object_get(record, "last_slot"));
-    json_t *copy = json_deep_copy(record);
-    json_object_del(copy, "trigger");
-    if (mao_sched_trigger_parse(&s->trigger, trigger) < 0 || s_policies(s, copy) < 0 ||
+    if (mao_sched_trigger_parse(&s->trigger, trigger) < 0 || s_policies(s, record) < 0 ||
         s_plan(s) < 0) {
         mao_log_warn("sched", "record.skipped id=%s detail=\"%s\"", id, mao_error_last());
-        json_decref(copy);
         coord_sched_destroy(&s);
         return NULL;
     }
-    json_decref(copy);
     return s;
 }
 

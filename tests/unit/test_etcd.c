@@ -95,6 +95,24 @@ static int64_t kvs_revision_of(mao_etcd_t *etcd, const char *key)
     return rev;
 }
 
+typedef struct {
+    int seen;
+    int stop_at; /* 0: never */
+    int ordered;
+    char last[32];
+} s_each_t;
+
+static int s_each(mao_etcd_kv_t *kv, void *arg)
+{
+    s_each_t *e = arg;
+    char want[32];
+    snprintf(want, sizeof want, "items/%05d", e->seen);
+    e->ordered = (e->seen == 0 || e->ordered) && strcmp(kv->key, want) == 0;
+    e->seen++;
+    mao_etcd_kv_free(kv);
+    return e->stop_at && e->seen == e->stop_at ? MAO_ECONFLICT : 0;
+}
+
 static void test_etcd__list_pages_past_one_page(void **state)
 {
     mao_etcd_t *etcd = s_client("/t2/");
@@ -122,6 +140,18 @@ static void test_etcd__list_pages_past_one_page(void **state)
     assert_int_equal(kvs.count, 1234);
     assert_int_equal(kvs.items[0].value_len, 0);
     mao_etcd_kvs_free(&kvs);
+
+    /* One pair at a time: in order, across pages, stopping when asked. */
+    s_each_t each = {0};
+    int64_t rev = 0;
+    assert_int_equal(mao_etcd_list_each(etcd, "items/", 300, 0, s_each, &each, &rev), 0);
+    assert_int_equal(each.seen, 1234);
+    assert_true(each.ordered);
+    assert_true(rev > 0);
+    each = (s_each_t){.stop_at = 700};
+    assert_int_equal(mao_etcd_list_each(etcd, "items/", 300, 0, s_each, &each, NULL),
+                     MAO_ECONFLICT);
+    assert_int_equal(each.seen, 700);
 
     /* An empty prefix is an empty list, not an error. */
     assert_int_equal(mao_etcd_list(etcd, "nothing-here/", 0, 0, &kvs), 0);
