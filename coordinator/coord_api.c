@@ -68,6 +68,30 @@ static void s_fail(s_resp_t *resp, unsigned status, const char *kind, const char
 }
 
 /* Replies with the error that `rc` and the thread's error detail describe. */
+/* Reads a whole-number query parameter into *out (`def` when absent).
+ * Returns 0, or -1 after a 400 answer naming the range. */
+static int s_query_long(struct MHD_Connection *conn, const char *key, long def, long min,
+                        long max, long *out, s_resp_t *resp)
+{
+    const char *text = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, key);
+    char *end = NULL;
+    if (!text) {
+        *out = def;
+        return 0;
+    }
+    errno = 0;
+    long v = strtol(text, &end, 10);
+    if (!*text || *end || errno || v < min || v > max) {
+        char msg[160];
+        snprintf(msg, sizeof msg, "query parameter %s must be a whole number from %ld to %ld",
+                 key, min, max);
+        s_fail(resp, 400, "bad_request", msg);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
 static void s_fail_rc(s_resp_t *resp, int rc)
 {
     const char *detail = mao_error_last();
@@ -383,11 +407,13 @@ static void s_run_get(coord_api_t *api, struct MHD_Connection *conn, const char 
 
 /* Runs from the store, newest first: PostgreSQL, or etcd's runs/ (finished)
  * and queue/ (waiting and running). */
+/* Stored runs (in PostgreSQL, also those in flight unless `finished_only`;
+ * in etcd, the finished ones). */
 static int s_history(json_t **out, coord_server_t *server, const char *tool, const char *status,
-                     long limit)
+                     int finished_only, long limit)
 {
     if (server->pg)
-        return coord_pg_runs(out, server->pg, tool, status, limit);
+        return coord_pg_runs(out, server->pg, tool, status, finished_only, limit);
     char prefix[128];
     snprintf(prefix, sizeof prefix, "runs/%s%s", tool ? tool : "", tool ? "/" : "");
     mao_etcd_kvs_t kvs;
@@ -418,17 +444,16 @@ static void s_run_list(coord_api_t *api, struct MHD_Connection *conn, s_resp_t *
     coord_server_t *server = api->server;
     const char *tool = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "tool");
     const char *status = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "status");
-    const char *lim = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "limit");
-    long limit = lim ? strtol(lim, NULL, 10) : 50;
-    if (limit < 1 || limit > 10000)
-        limit = 50;
+    long limit;
+    if (s_query_long(conn, "limit", 50, 1, 10000, &limit, resp) < 0)
+        return;
     if (tool && mao_name_check("tool", tool) < 0) {
         s_fail_rc(resp, MAO_EINVAL);
         return;
     }
     json_t *seen = json_object(); /* id -> run json */
     json_t *stored = NULL;
-    int rc = s_history(&stored, server, tool, status, limit);
+    int rc = s_history(&stored, server, tool, status, 0, limit);
     if (rc < 0) {
         json_decref(seen);
         s_fail_rc(resp, rc);
@@ -745,6 +770,7 @@ static void s_schedules(coord_api_t *api, struct MHD_Connection *conn, const cha
         if (strcmp(method, "GET") == 0) {
             s_reply(resp, 200, coord_sched_to_json(sc));
         } else if (strcmp(method, "DELETE") == 0) {
+            coord_sched_unclaim(server, sc);
             uint64_t seq = s_store_schedule(server, sc, 1);
             mao_log_info("sched", "schedule.removed id=%s tool=%s", sc->id, sc->tool);
             coord_scheds_remove(server->scheds, sc);
@@ -759,6 +785,8 @@ static void s_schedules(coord_api_t *api, struct MHD_Connection *conn, const cha
             s_method_not_allowed(resp, "POST");
         } else {
             int pause = strcmp(sub, "/pause") == 0;
+            if (pause && !sc->paused)
+                coord_sched_unclaim(server, sc);
             coord_scheds_pause(server->scheds, sc, pause, mao_now_ms());
             uint64_t seq = s_store_schedule(server, sc, 0);
             mao_log_info("sched", "schedule.%s id=%s", pause ? "paused" : "resumed", sc->id);
@@ -766,10 +794,11 @@ static void s_schedules(coord_api_t *api, struct MHD_Connection *conn, const cha
             s_reply_durable(server, resp, seq, 200, coord_sched_to_json(sc));
         }
     } else if (strcmp(sub, "/preview") == 0) {
-        const char *c = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "count");
-        long count = c ? strtol(c, NULL, 10) : 10;
-        if (count < 1 || count > 1000)
-            count = 10;
+        long count;
+        if (s_query_long(conn, "count", 10, 1, 1000, &count, resp) < 0) {
+            pthread_mutex_unlock(&server->lock);
+            return;
+        }
         int64_t fires[1000];
         size_t n = 0;
         int64_t after = sc->next_slot - 1 > mao_now_ms() / 1000 ? sc->next_slot - 1
@@ -810,12 +839,11 @@ static void s_schedules_of(coord_api_t *api, const char *tool, s_resp_t *resp)
 static void s_tool_history(coord_api_t *api, struct MHD_Connection *conn, const char *name,
                            s_resp_t *resp)
 {
-    const char *lim = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "limit");
-    long limit = lim ? strtol(lim, NULL, 10) : 30;
-    if (limit < 1 || limit > 10000)
-        limit = 30;
+    long limit;
+    if (s_query_long(conn, "limit", 30, 1, 10000, &limit, resp) < 0)
+        return;
     json_t *stored = NULL;
-    int rc = s_history(&stored, api->server, name, NULL, limit);
+    int rc = s_history(&stored, api->server, name, NULL, 1, limit);
     s_note_etcd(api, rc);
     if (rc < 0) {
         s_fail_rc(resp, rc);
@@ -846,7 +874,7 @@ static void s_tool_why(coord_api_t *api, const char *name, s_resp_t *resp)
 {
     coord_server_t *server = api->server;
     json_t *stored = NULL;
-    int rc = s_history(&stored, server, name, NULL, 200);
+    int rc = s_history(&stored, server, name, NULL, 1, 200);
     s_note_etcd(api, rc);
     pthread_mutex_lock(&server->lock);
     json_t *why = coord_sched_why(server, name);

@@ -246,7 +246,8 @@ static void s_dispatch(coord_server_t *self)
         coord_run_t *next = zlistx_next(self->queue);
         /* A scheduled run goes out only once its slot is durably its own; a
          * retry waits for its backoff; queue-one waits for the one before. */
-        if (run->held || run->not_before_ms > now || (run->schedule[0] && run->created_seq > durable)) {
+        if (run->held || run->gate || run->not_before_ms > now ||
+            (run->schedule[0] && run->created_seq > durable)) {
             run = next;
             continue;
         }
@@ -389,6 +390,7 @@ static void s_on_accepted(coord_server_t *self, const char *from, json_t *msg)
     run->status = COORD_RUN_RUNNING;
     run->started_ms = mao_now_ms();
     s_changed(self, run);
+    coord_sched_run_moved(self, run);
     s_publish(self, "run.started", s_run_event(run));
 }
 
@@ -605,6 +607,8 @@ static void s_arm(coord_server_t *self)
     if (due == INT64_MAX)
         return;
     int64_t delay = due - mao_now_ms();
+    if (!coord_tools_ready(self->tools) && delay < 100)
+        delay = 100; /* nothing fires before the tools are known: look again soon */
     self->sched_timer_id =
         zloop_timer(self->loop, delay < 1 ? 1 : (size_t)delay, 1, s_on_sched_timer, self);
 }
@@ -844,7 +848,7 @@ int coord_dispatch_cron(zloop_t *loop, int timer_id, void *arg)
 
 coord_run_t *coord_dispatch_scheduled(coord_server_t *self, json_t *tool_record,
                                       const coord_sched_t *sched, int64_t slot, int64_t planned_ms,
-                                      long retry, int64_t not_before_ms, int held)
+                                      long retry, int64_t not_before_ms, int held, int gate)
 {
     coord_run_t *run = coord_run_new(tool_record, sched->site, "schedule");
     if (!run)
@@ -856,6 +860,7 @@ coord_run_t *coord_dispatch_scheduled(coord_server_t *self, json_t *tool_record,
     run->timeout_s = sched->max_run_s;
     run->not_before_ms = not_before_ms;
     run->held = held;
+    run->gate = gate;
     zhashx_insert(self->runs, run->id, run);
     zlistx_add_end(self->queue, run);
     self->metrics.runs_total[COORD_RUN_QUEUED]++;
@@ -868,9 +873,43 @@ coord_run_t *coord_dispatch_scheduled(coord_server_t *self, json_t *tool_record,
     run->created_seq = coord_store_write(self->store, items, 2);
     json_decref(record);
     json_decref(sched_record);
-    mao_log_info("dispatch", "run.queued run=%s tool=%s schedule=%s slot=%lld retry=%ld%s", run->id,
-                 run->tool, sched->id, (long long)slot, retry, held ? " held=1" : "");
+    mao_log_info("dispatch", "run.queued run=%s tool=%s schedule=%s slot=%lld retry=%ld%s%s",
+                 run->id, run->tool, sched->id, (long long)slot, retry, held ? " held=1" : "",
+                 gate ? " ahead=1" : "");
     return run;
+}
+
+void coord_dispatch_drop(coord_server_t *self, coord_run_t *run, coord_run_status_t status,
+                         const char *reason)
+{
+    snprintf(run->reason, sizeof run->reason, "%s", reason);
+    run->gate = 0;
+    run->held = 0;
+    mao_log_info("dispatch", "slot.%s schedule=%s tool=%s slot=%lld run=%s reason=\"%s\"",
+                 coord_run_status_name(status), run->schedule, run->tool, (long long)run->slot,
+                 run->id, reason);
+    s_finish(self, run, status);
+}
+
+void coord_dispatch_forget(coord_server_t *self, coord_run_t *run, const coord_sched_t *sched)
+{
+    void *handle = zlistx_find(self->queue, run);
+    if (handle)
+        zlistx_delete(self->queue, handle);
+    json_t *sched_record = coord_sched_record(sched);
+    coord_store_item_t items[2] = {
+        {.kind = COORD_STORE_RUN_DELETE, .id = run->id, .tool = run->tool},
+        {.kind = COORD_STORE_SCHEDULE, .id = sched->id, .record = sched_record}};
+    coord_store_write(self->store, items, 2);
+    json_decref(sched_record);
+    mao_log_info("dispatch", "slot.unclaimed schedule=%s tool=%s slot=%lld run=%s", sched->id,
+                 run->tool, (long long)run->slot, run->id);
+    zhashx_delete(self->runs, run->id); /* frees it */
+}
+
+void coord_dispatch_touch(coord_server_t *self, coord_run_t *run)
+{
+    s_changed(self, run);
 }
 
 void coord_dispatch_record_slot(coord_server_t *self, const coord_sched_t *sched, int64_t slot,
@@ -949,6 +988,14 @@ const char *coord_dispatch_why_waiting(coord_server_t *self, const coord_run_t *
         return NULL;
     if (run->worker[0])
         return "sent to a worker, waiting for it to accept";
+    if (run->gate)
+        return "its slot has not come yet";
+    if (run->held)
+        return "waiting for the previous run of its schedule to end (overlap queue-one)";
+    if (run->not_before_ms > mao_now_ms())
+        return "a retry, waiting for its backoff to pass";
+    if (run->schedule[0] && run->created_seq > coord_store_durable(self->store))
+        return "waiting for the store to record its slot";
     int up = 0, room = 0;
     for (coord_worker_t *w = zhashx_first(self->workers); w; w = zhashx_next(self->workers)) {
         if (!w->up || (run->want_site[0] && strcmp(w->site, run->want_site) != 0))

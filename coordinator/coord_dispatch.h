@@ -46,12 +46,29 @@ struct coord_sched_t;
 
 /* A run for a schedule's slot (lock held): queued, dispatched only once the
  * store holds it together with the schedule's new last slot.  `retry` > 0 for
- * a retry of the slot, not before `not_before_ms`; `held` for queue-one.
- * Returns the run (owned by the server) or NULL. */
+ * a retry of the slot, not before `not_before_ms`; `held` for queue-one;
+ * `gate` for a slot claimed ahead of time, which waits for its schedule's
+ * decision at `planned_ms` (coord_sched_tick).  Returns the run (owned by the
+ * server) or NULL. */
 coord_run_t *coord_dispatch_scheduled(coord_server_t *self, json_t *tool_record,
                                       const struct coord_sched_t *sched, int64_t slot,
                                       int64_t planned_ms, long retry, int64_t not_before_ms,
-                                      int held);
+                                      int held, int gate);
+
+/* Ends a queued run that was never sent (a claimed slot skipped, missed or
+ * given up) with its reason, and records it (lock held). */
+void coord_dispatch_drop(coord_server_t *self, coord_run_t *run, coord_run_status_t status,
+                         const char *reason);
+
+/* Forgets a run claimed ahead whose slot will not come (its schedule is
+ * paused or removed): it goes from memory and from the store, in one unit
+ * with the schedule's record (lock held). */
+void coord_dispatch_forget(coord_server_t *self, coord_run_t *run,
+                           const struct coord_sched_t *sched);
+
+/* Writes a queued run's record again after the scheduler changed it (its gate
+ * passed, it is held) (lock held). */
+void coord_dispatch_touch(coord_server_t *self, coord_run_t *run);
 
 /* Records a slot that made no run (skipped or missed) with its reason, in
  * one store unit with the schedule's new last slot (lock held). */

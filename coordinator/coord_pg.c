@@ -238,7 +238,10 @@ int coord_pg_write(coord_pg_t *self, const coord_pg_op_t *ops, size_t count)
         goto done;
     for (size_t i = 0; i < count && rc == 0; i++) {
         const coord_pg_op_t *op = &ops[i];
-        if (op->kind == COORD_PG_SCHEDULE_DELETE) {
+        if (op->kind == COORD_PG_RUN_DELETE) {
+            const char *p[] = {op->id};
+            rc = s_exec(c, NULL, "DELETE FROM mao_runs WHERE id = $1", 1, p);
+        } else if (op->kind == COORD_PG_SCHEDULE_DELETE) {
             const char *p[] = {op->id};
             rc = s_exec(c, NULL, "DELETE FROM mao_schedules WHERE id = $1", 1, p);
         } else if (op->kind == COORD_PG_SCHEDULE) {
@@ -329,16 +332,17 @@ int coord_pg_active_runs_each(coord_pg_t *self, coord_pg_each_fn *fn, void *arg)
 }
 
 int coord_pg_runs(json_t **out, coord_pg_t *self, const char *tool, const char *status,
-                  long limit)
+                  int finished_only, long limit)
 {
     char lim[32];
     snprintf(lim, sizeof lim, "%ld", limit > 0 ? limit : 50);
-    const char *p[] = {tool ? tool : "", status ? status : "", lim};
+    const char *p[] = {tool ? tool : "", status ? status : "", lim, finished_only ? "1" : ""};
     return s_query_json(out, self,
                         "SELECT (record - 'tool_record')::text FROM mao_runs "
                         "WHERE ($1 = '' OR tool = $1) AND ($2 = '' OR status = $2) "
+                        "AND ($4 = '' OR status NOT IN ('queued', 'running')) "
                         "ORDER BY id DESC LIMIT $3::bigint",
-                        3, p);
+                        4, p);
 }
 
 int coord_pg_run(json_t **out, coord_pg_t *self, const char *id)

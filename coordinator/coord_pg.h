@@ -23,7 +23,12 @@
 typedef struct coord_pg_t coord_pg_t;
 
 /* One write of a batch. */
-typedef enum { COORD_PG_RUN = 0, COORD_PG_SCHEDULE, COORD_PG_SCHEDULE_DELETE } coord_pg_kind_t;
+typedef enum {
+    COORD_PG_RUN = 0,
+    COORD_PG_SCHEDULE,
+    COORD_PG_SCHEDULE_DELETE,
+    COORD_PG_RUN_DELETE
+} coord_pg_kind_t;
 
 typedef struct {
     coord_pg_kind_t kind;
@@ -53,10 +58,10 @@ int coord_pg_schedules_each(coord_pg_t *self, coord_pg_each_fn *fn, void *arg);
 /* The same for the runs still queued or running (records with tool_record). */
 int coord_pg_active_runs_each(coord_pg_t *self, coord_pg_each_fn *fn, void *arg);
 
-/* Finished and active runs, newest first: of `tool` (NULL: all), with
- * `status` (NULL: any), at most `limit`. */
+/* Runs, newest first: of `tool` (NULL: all), with `status` (NULL: any),
+ * only finished ones when `finished_only`, at most `limit`. */
 int coord_pg_runs(json_t **out, coord_pg_t *self, const char *tool, const char *status,
-                  long limit);
+                  int finished_only, long limit);
 
 /* One run by id; MAO_ENOTFOUND when there is none. */
 int coord_pg_run(json_t **out, coord_pg_t *self, const char *id);

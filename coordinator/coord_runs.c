@@ -90,6 +90,10 @@ coord_run_t *coord_run_from_record(json_t *record)
     run->slot = (int64_t)json_integer_value(json_object_get(record, "slot"));
     run->retry = (long)json_integer_value(json_object_get(record, "retry"));
     run->timeout_s = (long)json_integer_value(json_object_get(record, "timeout_s"));
+    run->planned_ms = (int64_t)json_integer_value(json_object_get(record, "planned_ms"));
+    run->not_before_ms = (int64_t)json_integer_value(json_object_get(record, "not_before_ms"));
+    run->held = json_is_true(json_object_get(record, "held"));
+    run->gate = json_is_true(json_object_get(record, "gate"));
     json_t *attempts = json_object_get(record, "attempts");
     if (json_is_array(attempts)) {
         json_decref(run->attempts);
@@ -157,6 +161,9 @@ json_t *coord_run_to_json(const coord_run_t *run, int full, int queue_copy)
                             json_real((double)(run->finished_ms - run->started_ms) / 1000.0));
     else
         json_object_set_new(o, "duration_s", json_null());
+    json_t *failure = r ? json_object_get(r, "failure") : NULL;
+    if (json_is_string(failure))
+        json_object_set(o, "failure", failure);
     json_t *exit_code = r ? json_object_get(r, "exit_code") : NULL;
     json_object_set(o, "exit_code", exit_code ? exit_code : json_null());
     const char *reason = r ? json_string_value(json_object_get(r, "reason")) : NULL;
@@ -190,7 +197,17 @@ json_t *coord_run_to_json(const coord_run_t *run, int full, int queue_copy)
         json_t *tail = r ? json_object_get(r, "log_tail") : NULL;
         json_object_set(o, "log_tail", tail ? tail : json_null());
     }
-    if (queue_copy)
+    if (queue_copy) {
+        /* What a restarted coordinator needs to go on where this one stopped. */
         json_object_set(o, "tool_record", run->tool_record);
+        if (run->planned_ms)
+            json_object_set_new(o, "planned_ms", json_integer(run->planned_ms));
+        if (run->not_before_ms)
+            json_object_set_new(o, "not_before_ms", json_integer(run->not_before_ms));
+        if (run->held)
+            json_object_set_new(o, "held", json_true());
+        if (run->gate)
+            json_object_set_new(o, "gate", json_true());
+    }
     return o;
 }

@@ -46,6 +46,8 @@ typedef struct {
     long timeout_s;        /* the schedule's maximum run time; 0: the tool's */
     int64_t not_before_ms; /* a retry waits until then */
     int held;              /* queue-one: waits for the schedule's previous run */
+    int gate;              /* its slot was claimed ahead of time: it waits until
+                              planned_ms, when its schedule decides (overlap, grace) */
     uint64_t created_seq;  /* store unit that made it durable; a scheduled run is
                               dispatched only once it is (so no slot runs twice) */
     uint64_t final_seq;    /* store unit of its final record */

@@ -8,6 +8,7 @@
  */
 #include "coord_sched.h"
 #include "coord_dispatch.h"
+#include "coord_store.h"
 #include "coord_tools.h"
 #include "mao_error.h"
 #include "mao_log.h"
@@ -20,10 +21,11 @@
 
 #define S_CATCH_UP_MAX 100   /* slots looked at one by one in one catch-up */
 #define S_MISSED_RECORDS 20  /* missed slots recorded one by one; the rest together */
+#define S_LOOKAHEAD_MS 1000  /* slots are claimed this much ahead (at most half the interval) */
 
 struct coord_scheds_t {
     zhashx_t *by_id;        /* id -> coord_sched_t *, owns them */
-    coord_sched_t **heap;   /* min-heap by due_ms of the schedules not paused */
+    coord_sched_t **heap;   /* min-heap by key_ms of the schedules not paused */
     size_t len, cap;
 };
 
@@ -40,7 +42,7 @@ static void s_swap(coord_scheds_t *h, size_t a, size_t b)
 
 static void s_up(coord_scheds_t *h, size_t i)
 {
-    while (i > 0 && h->heap[(i - 1) / 2]->due_ms > h->heap[i]->due_ms) {
+    while (i > 0 && h->heap[(i - 1) / 2]->key_ms > h->heap[i]->key_ms) {
         s_swap(h, i, (i - 1) / 2);
         i = (i - 1) / 2;
     }
@@ -50,9 +52,9 @@ static void s_down(coord_scheds_t *h, size_t i)
 {
     for (;;) {
         size_t l = 2 * i + 1, r = l + 1, m = i;
-        if (l < h->len && h->heap[l]->due_ms < h->heap[m]->due_ms)
+        if (l < h->len && h->heap[l]->key_ms < h->heap[m]->key_ms)
             m = l;
-        if (r < h->len && h->heap[r]->due_ms < h->heap[m]->due_ms)
+        if (r < h->len && h->heap[r]->key_ms < h->heap[m]->key_ms)
             m = r;
         if (m == i)
             return;
@@ -109,19 +111,45 @@ static int64_t s_jitter_ms(const coord_sched_t *s)
     return (int64_t)mao_sched_jitter(s->tool, s->jitter_s) * 1000;
 }
 
-/* Sets next_slot: the first slot after last_slot, or after the anchor. */
+/* How far ahead a slot is claimed: S_LOOKAHEAD_MS, and at most half the
+ * interval, so that a claim is decided before the next one is made. */
+static int64_t s_lookahead_ms(const coord_sched_t *s)
+{
+    int64_t interval = mao_sched_trigger_interval(s->trigger);
+    if (interval > 0 && interval * 500 < S_LOOKAHEAD_MS)
+        return interval * 500;
+    return S_LOOKAHEAD_MS;
+}
+
+/* Sets key_ms, the heap's order (see coord_sched.h). */
+static void s_key(coord_sched_t *s)
+{
+    if (s->claimed[0])
+        s->key_ms = s->claimed_due_ms;
+    else if (s->due_ms == INT64_MAX)
+        s->key_ms = INT64_MAX;
+    else
+        s->key_ms = s->due_ms - s_lookahead_ms(s);
+}
+
+/* Sets next_slot: the first slot after last_slot (or the anchor) and after
+ * the last resume. */
 static int s_plan(coord_sched_t *s)
 {
     int64_t after = s->last_slot ? s->last_slot : s->anchor;
+    if (s->resumed_at > after)
+        after = s->resumed_at;
     int64_t next = 0;
     int rc = mao_sched_trigger_next(&next, s->trigger, s->anchor, after);
     if (rc < 0) {
         s->next_slot = INT64_MAX / 2000;
         s->due_ms = INT64_MAX;
+        s_key(s);
         return rc;
     }
     s->next_slot = next;
     s->due_ms = next * 1000 + s_jitter_ms(s);
+    s_key(s);
     return 0;
 }
 
@@ -212,7 +240,7 @@ static int s_request_trigger(char *out, size_t size, json_t *body)
 static int s_policies(coord_sched_t *s, json_t *body)
 {
     int rc;
-    if ((rc = s_seconds(&s->grace_s, body, "misfire_grace_s", 0, 366 * 86400)) < 0 ||
+    if ((rc = s_seconds(&s->grace_s, body, "misfire_grace_s", 1, 366 * 86400)) < 0 ||
         (rc = s_seconds(&s->max_run_s, body, "max_run_s", 0, 7 * 86400)) < 0 ||
         (rc = s_seconds(&s->retry_backoff_s, body, "retry_backoff_s", 1, 86400)) < 0 ||
         (rc = s_seconds(&s->jitter_s, body, "jitter_s", 0, 86400)) < 0)
@@ -377,8 +405,20 @@ json_t *coord_sched_record(const coord_sched_t *s)
                           (json_int_t)s->max_run_s, "retries", (json_int_t)s->retries,
                           "retry_backoff_s", (json_int_t)s->retry_backoff_s, "jitter_s",
                           (json_int_t)s->jitter_s);
-    if (r)
-        json_object_set_new(r, "site", s->site[0] ? json_string(s->site) : json_null());
+    if (!r)
+        return NULL;
+    json_object_set_new(r, "site", s->site[0] ? json_string(s->site) : json_null());
+    if (s->resumed_at)
+        json_object_set_new(r, "resumed_at", json_integer(s->resumed_at));
+    if (s->last_outcome[0]) {
+        /* What the last slot made, kept so that `why` still knows after a restart. */
+        json_t *last = json_pack("{s:s, s:s, s:s}", "run", s->last_run, "status",
+                                 s->last_outcome, "at",
+                                 s_iso(created, sizeof created, s->last_outcome_ms));
+        json_object_set_new(last, "reason",
+                            s->last_reason ? json_string(s->last_reason) : json_null());
+        json_object_set_new(r, "last", last);
+    }
     return r;
 }
 
@@ -402,6 +442,21 @@ coord_sched_t *coord_sched_from_record(json_t *record)
     s->created_ms = mao_id_time_ms(id);
     s->anchor = (int64_t)json_integer_value(json_object_get(record, "anchor"));
     s->last_slot = (int64_t)json_integer_value(json_object_get(record, "last_slot"));
+    s->resumed_at = (int64_t)json_integer_value(json_object_get(record, "resumed_at"));
+    json_t *last = json_object_get(record, "last");
+    const char *last_run = json_string_value(json_object_get(last, "run"));
+    const char *last_status = json_string_value(json_object_get(last, "status"));
+    if (last_run && last_status) {
+        snprintf(s->last_run, sizeof s->last_run, "%s", last_run);
+        snprintf(s->last_outcome, sizeof s->last_outcome, "%s", last_status);
+        const char *reason = json_string_value(json_object_get(last, "reason"));
+        s->last_reason = reason ? strdup(reason) : NULL;
+        s->last_outcome_ms = mao_id_time_ms(last_run);
+        const char *at = json_string_value(json_object_get(last, "at"));
+        int64_t at_s;
+        if (at && mao_time_parse(&at_s, at) == 0)
+            s->last_outcome_ms = at_s * 1000;
+    }
     if (mao_sched_trigger_parse(&s->trigger, trigger) < 0 || s_policies(s, record) < 0 ||
         s_plan(s) < 0) {
         mao_log_warn("sched", "record.skipped id=%s detail=\"%s\"", id, mao_error_last());
@@ -417,20 +472,14 @@ json_t *coord_sched_to_json(const coord_sched_t *s)
     json_t *j = coord_sched_record(s);
     if (!j)
         return NULL;
-    json_object_set_new(j, "next_fire",
-                        s->paused ? json_null() : json_string(s_iso(buf, sizeof buf, s->due_ms)));
+    int64_t next = s->claimed[0] ? s->claimed_due_ms : s->due_ms;
+    json_object_set_new(j, "next_fire", s->paused || next == INT64_MAX
+                                            ? json_null()
+                                            : json_string(s_iso(buf, sizeof buf, next)));
     json_object_set_new(j, "last_slot_time",
                         s->last_slot ? json_string(s_iso(buf, sizeof buf, s->last_slot * 1000))
                                      : json_null());
     json_object_set_new(j, "active_run", s->active[0] ? json_string(s->active) : json_null());
-    if (s->last_outcome[0]) {
-        json_t *last = json_pack("{s:s, s:s, s:s}", "run", s->last_run, "status",
-                                 s->last_outcome, "at",
-                                 s_iso(buf, sizeof buf, s->last_outcome_ms));
-        json_object_set_new(last, "reason",
-                            s->last_reason ? json_string(s->last_reason) : json_null());
-        json_object_set_new(j, "last", last);
-    }
     return j;
 }
 
@@ -489,14 +538,10 @@ void coord_scheds_pause(coord_scheds_t *self, coord_sched_t *s, int paused, int6
         s_heap_remove(self, s);
     } else if (!paused && s->paused) {
         s->paused = 0;
-        /* Slots while paused were not expected: start again from now. */
-        if (s->next_slot * 1000 < now_ms) {
-            int64_t next;
-            if (mao_sched_trigger_next(&next, s->trigger, s->anchor, now_ms / 1000) == 0) {
-                s->next_slot = next;
-                s->due_ms = next * 1000 + s_jitter_ms(s);
-            }
-        }
+        /* Slots while paused were not expected: start again after now, and
+         * remember it (the record keeps resumed_at) so a restart does too. */
+        s->resumed_at = now_ms / 1000;
+        s_plan(s);
         s_heap_push(self, s);
     }
 }
@@ -518,7 +563,7 @@ coord_sched_t *coord_scheds_next(coord_scheds_t *self)
 
 int64_t coord_scheds_next_due(coord_scheds_t *self)
 {
-    return self->len ? self->heap[0]->due_ms : INT64_MAX;
+    return self->len ? self->heap[0]->key_ms : INT64_MAX;
 }
 
 /* ---- firing ---------------------------------------------------------------------- */
@@ -536,24 +581,40 @@ static coord_run_t *s_live(coord_server_t *server, char *id)
     return run;
 }
 
+/* Writes a schedule's record alone (its last outcome changed). */
+static void s_store(coord_server_t *server, const coord_sched_t *s)
+{
+    json_t *record = coord_sched_record(s);
+    coord_store_item_t item = {.kind = COORD_STORE_SCHEDULE, .id = s->id, .record = record};
+    coord_store_write(server->store, &item, 1);
+    json_decref(record);
+}
+
+/* Why a slot at `planned_ms` seen at `now_ms` is missed, into `reason`. */
+static void s_missed_reason(char *reason, size_t size, const coord_sched_t *s, int64_t planned_ms,
+                            int64_t now_ms, int64_t started_ms)
+{
+    char when[40];
+    if (planned_ms < started_ms)
+        snprintf(reason, size,
+                 "the coordinator was not running at %s, and started more than the grace time "
+                 "of %ld s later",
+                 s_iso(when, sizeof when, planned_ms), s->grace_s);
+    else
+        snprintf(reason, size, "due at %s, seen %lld s late, past the grace time of %ld s",
+                 s_iso(when, sizeof when, planned_ms),
+                 (long long)((now_ms - planned_ms) / 1000), s->grace_s);
+}
+
 /* Accounts for one slot: a run, or why there is none. */
 static void s_handle(coord_server_t *server, coord_sched_t *s, int64_t slot, int64_t now_ms,
                      json_t *tool, int64_t started_ms)
 {
-    char reason[320], when[40];
+    char reason[320];
     int64_t planned_ms = slot * 1000 + s_jitter_ms(s);
     s->last_slot = slot;
     if (now_ms - planned_ms > s->grace_s * 1000) {
-        if (planned_ms < started_ms)
-            snprintf(reason, sizeof reason,
-                     "the coordinator was not running at %s, and started more than the grace "
-                     "time of %ld s later",
-                     s_iso(when, sizeof when, planned_ms), s->grace_s);
-        else
-            snprintf(reason, sizeof reason, "due at %s, seen %lld s late, past the grace time "
-                                            "of %ld s",
-                     s_iso(when, sizeof when, planned_ms),
-                     (long long)((now_ms - planned_ms) / 1000), s->grace_s);
+        s_missed_reason(reason, sizeof reason, s, planned_ms, now_ms, started_ms);
         coord_dispatch_record_slot(server, s, slot, COORD_RUN_MISSED, reason);
         return;
     }
@@ -579,7 +640,7 @@ static void s_handle(coord_server_t *server, coord_sched_t *s, int64_t slot, int
         }
         held = 1; /* queue-one: waits for the running one */
     }
-    coord_run_t *run = coord_dispatch_scheduled(server, tool, s, slot, planned_ms, 0, 0, held);
+    coord_run_t *run = coord_dispatch_scheduled(server, tool, s, slot, planned_ms, 0, 0, held, 0);
     if (!run)
         return;
     if (held)
@@ -589,71 +650,192 @@ static void s_handle(coord_server_t *server, coord_sched_t *s, int64_t slot, int
     s_note(s, run->id, "queued", NULL);
 }
 
+/* Claims the next slot ahead of time: its run is written now, gated until
+ * the slot comes (s_gate decides then). */
+static void s_claim(coord_server_t *server, coord_sched_t *s, json_t *tool)
+{
+    int64_t slot = s->next_slot, planned_ms = s->due_ms;
+    s->claim_prev_slot = s->last_slot;
+    s->last_slot = slot;
+    if (!tool) {
+        char reason[160];
+        snprintf(reason, sizeof reason, "tool %s is not registered any more", s->tool);
+        coord_dispatch_record_slot(server, s, slot, COORD_RUN_SKIPPED, reason);
+        return;
+    }
+    coord_run_t *run =
+        coord_dispatch_scheduled(server, tool, s, slot, planned_ms, 0, planned_ms, 0, 1);
+    if (!run)
+        return;
+    snprintf(s->claimed, sizeof s->claimed, "%s", run->id);
+    s->claimed_due_ms = planned_ms;
+}
+
+/* The claimed slot has come: decide for its run as a fire at this instant
+ * would have (grace, overlap), and let it go. */
+static void s_gate(coord_server_t *server, coord_sched_t *s, int64_t now_ms)
+{
+    char reason[320];
+    coord_run_t *run = coord_dispatch_find(server, s->claimed);
+    s->claimed[0] = '\0';
+    if (!run || coord_run_terminal(run) || !run->gate)
+        return;
+    if (run->status != COORD_RUN_QUEUED || run->worker[0]) {
+        /* A worker has it already (it was sent before a crash of ours). */
+        run->gate = 0;
+        snprintf(s->active, sizeof s->active, "%s", run->id);
+        return;
+    }
+    if (now_ms - run->planned_ms > s->grace_s * 1000) {
+        s_missed_reason(reason, sizeof reason, s, run->planned_ms, now_ms, server->started_ms);
+        s_note(s, run->id, "missed", reason);
+        coord_dispatch_drop(server, run, COORD_RUN_MISSED, reason);
+        return;
+    }
+    if (s->coalesce && s->due_ms <= now_ms) {
+        /* Later slots came too (the coordinator was away): the newest runs. */
+        snprintf(reason, sizeof reason, "coalesced: a later slot runs in its place");
+        s_note(s, run->id, "missed", reason);
+        coord_dispatch_drop(server, run, COORD_RUN_MISSED, reason);
+        return;
+    }
+    coord_run_t *live = s_live(server, s->active);
+    if (live && s->overlap != COORD_OVERLAP_ALLOW) {
+        coord_run_t *waiting = s->overlap == COORD_OVERLAP_QUEUE_ONE ? s_live(server, s->held) : NULL;
+        if (s->overlap == COORD_OVERLAP_SKIP || waiting) {
+            if (waiting)
+                snprintf(reason, sizeof reason,
+                         "run %s of an earlier slot was still %s and run %s was already waiting",
+                         live->id, coord_run_status_name(live->status), waiting->id);
+            else
+                snprintf(reason, sizeof reason, "run %s of an earlier slot was still %s",
+                         live->id, coord_run_status_name(live->status));
+            s_note(s, run->id, "skipped", reason);
+            coord_dispatch_drop(server, run, COORD_RUN_SKIPPED, reason);
+            return;
+        }
+        run->gate = 0;
+        run->held = 1; /* queue-one: waits for the running one */
+        snprintf(s->held, sizeof s->held, "%s", run->id);
+        s_note(s, run->id, "queued", NULL);
+        coord_dispatch_touch(server, run);
+        return;
+    }
+    run->gate = 0;
+    snprintf(s->active, sizeof s->active, "%s", run->id);
+    s_note(s, run->id, "queued", NULL);
+    coord_dispatch_touch(server, run);
+}
+
+void coord_sched_unclaim(coord_server_t *server, coord_sched_t *s)
+{
+    coord_run_t *run = s->claimed[0] ? coord_dispatch_find(server, s->claimed) : NULL;
+    s->claimed[0] = '\0';
+    if (run && !coord_run_terminal(run) && run->gate) {
+        s->last_slot = s->claim_prev_slot;
+        s_plan(s);
+        coord_dispatch_forget(server, run, s);
+    }
+    s_key(s);
+}
+
+/* Slots that came while the coordinator was away or busy, one schedule. */
+static void s_catch_up(coord_server_t *server, coord_sched_t *s, int64_t now_ms, json_t *tool,
+                       int *fired)
+{
+    int64_t slots[S_CATCH_UP_MAX];
+    size_t n = 0;
+    int64_t slot = s->next_slot, skipped_count = 0, first_skipped = 0;
+    int64_t jitter = s_jitter_ms(s);
+    char reason[320], when[40], newest[40];
+    while (slot * 1000 + jitter <= now_ms) {
+        if (n == S_CATCH_UP_MAX) {
+            /* Too many to look at one by one: all but the newest few are
+             * missed, counted together. */
+            if (!first_skipped)
+                first_skipped = slots[0];
+            skipped_count += 1;
+            memmove(slots, slots + 1, (n - 1) * sizeof *slots);
+            n--;
+        }
+        slots[n++] = slot;
+        int64_t next;
+        if (mao_sched_trigger_next(&next, s->trigger, s->anchor, slot) < 0)
+            break;
+        slot = next;
+        /* An interval far behind: jump by arithmetic, counting. */
+        int64_t iv = mao_sched_trigger_interval(s->trigger);
+        if (iv > 0 && n == S_CATCH_UP_MAX && (now_ms / 1000 - slot) / iv > 2 * S_CATCH_UP_MAX) {
+            int64_t jump = ((now_ms / 1000 - slot) / iv) - S_CATCH_UP_MAX;
+            if (!first_skipped)
+                first_skipped = slots[0];
+            skipped_count += jump;
+            slot += jump * iv;
+        }
+    }
+    if (skipped_count > 0) {
+        snprintf(reason, sizeof reason,
+                 "%lld slots from %s on were missed while the coordinator was away (the "
+                 "next ones are recorded one by one)",
+                 (long long)skipped_count, s_iso(when, sizeof when, first_skipped * 1000));
+        s->last_slot = first_skipped;
+        coord_dispatch_record_slot(server, s, first_skipped, COORD_RUN_MISSED, reason);
+    }
+    if (n > 1 && s->coalesce) {
+        /* Coalesce: the newest slot runs once; the others are missed, the
+         * first few recorded one by one, the rest in one record. */
+        size_t k = n - 1;
+        s_iso(newest, sizeof newest, slots[n - 1] * 1000 + jitter);
+        for (size_t i = 0; i < k; i++) {
+            if (k > S_MISSED_RECORDS && i == S_MISSED_RECORDS - 1) {
+                char last[40];
+                snprintf(reason, sizeof reason,
+                         "coalesced: %zu slots from %s to %s; the slot at %s runs in their place",
+                         k - i, s_iso(when, sizeof when, slots[i] * 1000 + jitter),
+                         s_iso(last, sizeof last, slots[k - 1] * 1000 + jitter), newest);
+                s->last_slot = slots[k - 1];
+                coord_dispatch_record_slot(server, s, slots[i], COORD_RUN_MISSED, reason);
+                break;
+            }
+            snprintf(reason, sizeof reason, "coalesced: the slot at %s runs in its place", newest);
+            s->last_slot = slots[i];
+            coord_dispatch_record_slot(server, s, slots[i], COORD_RUN_MISSED, reason);
+        }
+        s_handle(server, s, slots[n - 1], now_ms, tool, server->started_ms);
+    } else {
+        for (size_t i = 0; i < n; i++)
+            s_handle(server, s, slots[i], now_ms, tool, server->started_ms);
+    }
+    *fired += (int)n;
+}
+
 void coord_sched_tick(coord_server_t *server, int64_t now_ms)
 {
     coord_scheds_t *h = server->scheds;
     int fired = 0;
-    while (h->len > 0 && h->heap[0]->due_ms <= now_ms && fired < 10000) {
+    /* Nothing fires before the tools are known: a slot would be skipped as
+     * "not registered". */
+    if (!coord_tools_ready(server->tools))
+        return;
+    while (h->len > 0 && h->heap[0]->key_ms <= now_ms && fired < 10000) {
         coord_sched_t *s = h->heap[0];
-        json_t *tool = coord_tools_get(server->tools, s->tool);
-        /* The slots due now: usually one; after a stop of the coordinator,
-         * every slot it slept through. */
-        int64_t slots[S_CATCH_UP_MAX];
-        size_t n = 0;
-        int64_t slot = s->next_slot, skipped_count = 0, first_skipped = 0;
-        int64_t jitter = s_jitter_ms(s);
-        while (slot * 1000 + jitter <= now_ms) {
-            if (n == S_CATCH_UP_MAX) {
-                /* Too many to look at one by one: all but the newest few are
-                 * missed, counted together. */
-                if (!first_skipped)
-                    first_skipped = slots[0];
-                skipped_count += 1;
-                memmove(slots, slots + 1, (n - 1) * sizeof *slots);
-                n--;
-            }
-            slots[n++] = slot;
-            int64_t next;
-            if (mao_sched_trigger_next(&next, s->trigger, s->anchor, slot) < 0)
-                break;
-            slot = next;
-            /* An interval far behind: jump by arithmetic, counting. */
-            int64_t iv = mao_sched_trigger_interval(s->trigger);
-            if (iv > 0 && n == S_CATCH_UP_MAX && (now_ms / 1000 - slot) / iv > 2 * S_CATCH_UP_MAX) {
-                int64_t jump = ((now_ms / 1000 - slot) / iv) - S_CATCH_UP_MAX;
-                if (!first_skipped)
-                    first_skipped = slots[0];
-                skipped_count += jump;
-                slot += jump * iv;
-            }
-        }
-        if (skipped_count > 0) {
-            char reason[200], when[40];
-            snprintf(reason, sizeof reason, "%lld more slots from %s on were missed while the "
-                                            "coordinator was away",
-                     (long long)skipped_count, s_iso(when, sizeof when, first_skipped * 1000));
-            s->last_slot = first_skipped;
-            coord_dispatch_record_slot(server, s, first_skipped, COORD_RUN_MISSED, reason);
-        }
-        if (n > 1 && s->coalesce) {
-            /* Coalesce: the newest slot runs once; the others are missed. */
-            for (size_t i = 0; i + 1 < n; i++) {
-                char reason[200], when[40];
-                snprintf(reason, sizeof reason, "coalesced: the slot at %s runs in its place",
-                         s_iso(when, sizeof when, slots[n - 1] * 1000 + jitter));
-                s->last_slot = slots[i];
-                if (i < S_MISSED_RECORDS || i + 2 == n)
-                    coord_dispatch_record_slot(server, s, slots[i], COORD_RUN_MISSED, reason);
-            }
-            s_handle(server, s, slots[n - 1], now_ms, tool, server->started_ms);
+        if (s->claimed[0]) {
+            s_gate(server, s, now_ms);
+            fired++;
         } else {
-            for (size_t i = 0; i < n; i++)
-                s_handle(server, s, slots[i], now_ms, tool, server->started_ms);
+            json_t *tool = coord_tools_get(server->tools, s->tool);
+            if (s->due_ms > now_ms) {
+                s_claim(server, s, tool);
+                fired++;
+            } else {
+                s_catch_up(server, s, now_ms, tool, &fired);
+            }
+            json_decref(tool);
+            if (s_plan(s) < 0)
+                mao_log_warn("sched", "schedule.ended id=%s detail=\"%s\"", s->id,
+                             mao_error_last());
         }
-        json_decref(tool);
-        fired += (int)n;
-        if (s_plan(s) < 0)
-            mao_log_warn("sched", "schedule.ended id=%s detail=\"%s\"", s->id, mao_error_last());
+        s_key(s);
         s_heap_fix(h, s);
     }
 }
@@ -671,16 +853,17 @@ void coord_sched_run_ended(coord_server_t *server, coord_run_t *run)
     const char *reason = run->result ? json_string_value(json_object_get(run->result, "reason"))
                                      : (run->reason[0] ? run->reason : NULL);
     if (strcmp(s->active, run->id) == 0 && infra && run->retry < s->retries) {
-        /* An infrastructure failure (image, dataset, Docker, a lost worker):
-         * the slot is tried again after a backoff.  A tool's own failure, a
-         * timeout or a spike are findings, not retried. */
+        /* An infrastructure failure (image, dataset, Docker: the worker says
+         * which): the slot is tried again after a backoff.  A tool's own
+         * failure, a timeout or a spike are findings, not retried.  (A lost
+         * worker is not a failure: its run is queued again, attempt + 1.) */
         long backoff = s->retry_backoff_s << (run->retry < 20 ? run->retry : 20);
         json_t *tool = coord_tools_get(server->tools, s->tool);
         if (!tool)
             tool = json_incref(run->tool_record);
         coord_run_t *again =
             coord_dispatch_scheduled(server, tool, s, run->slot, run->planned_ms, run->retry + 1,
-                                     mao_now_ms() + backoff * 1000, 0);
+                                     mao_now_ms() + backoff * 1000, 0, 0);
         json_decref(tool);
         if (again) {
             mao_log_info("sched", "slot.retry schedule=%s run=%s retry=%ld in_s=%ld", s->id,
@@ -693,14 +876,24 @@ void coord_sched_run_ended(coord_server_t *server, coord_run_t *run)
     if (strcmp(s->active, run->id) == 0) {
         s->active[0] = '\0';
         s_note(s, run->id, coord_run_status_name(run->status), reason);
+        s_store(server, s);
         coord_run_t *held = s->held[0] ? coord_dispatch_find(server, s->held) : NULL;
         if (held && !coord_run_terminal(held)) {
             held->held = 0;
             snprintf(s->active, sizeof s->active, "%s", held->id);
+            coord_dispatch_touch(server, held);
             coord_server_wake(server);
         }
         s->held[0] = '\0';
     }
+}
+
+void coord_sched_run_moved(coord_server_t *server, coord_run_t *run)
+{
+    coord_sched_t *s = run->schedule[0] ? coord_scheds_find(server->scheds, run->schedule) : NULL;
+    if (s && strcmp(s->last_run, run->id) == 0)
+        snprintf(s->last_outcome, sizeof s->last_outcome, "%s",
+                 coord_run_status_name(run->status));
 }
 
 void coord_sched_adopt(coord_server_t *server, coord_run_t *run)
@@ -708,10 +901,23 @@ void coord_sched_adopt(coord_server_t *server, coord_run_t *run)
     coord_sched_t *s = run->schedule[0] ? coord_scheds_find(server->scheds, run->schedule) : NULL;
     if (!s)
         return;
-    if (run->held)
+    if (!run->planned_ms && run->slot)
+        run->planned_ms = run->slot * 1000 + s_jitter_ms(s);
+    if (run->gate) {
+        /* A slot claimed ahead: decided when it comes (at once if it came
+         * while we were away, with the grace time applying). */
+        snprintf(s->claimed, sizeof s->claimed, "%s", run->id);
+        s->claimed_due_ms = run->planned_ms;
+        /* What the slot before was is not kept: giving this claim up leaves
+         * its slot as the last one. */
+        s->claim_prev_slot = s->last_slot;
+        s_key(s);
+        s_heap_fix(server->scheds, s);
+    } else if (run->held) {
         snprintf(s->held, sizeof s->held, "%s", run->id);
-    else
+    } else {
         snprintf(s->active, sizeof s->active, "%s", run->id);
+    }
 }
 
 json_t *coord_sched_why(coord_server_t *server, const char *tool)

@@ -16,6 +16,16 @@
  * slot runs twice across crashes, and a restarted coordinator knows exactly
  * which slots are left.
  *
+ * So that the store's latency does not make runs late, a slot is claimed
+ * ahead of time (up to a second, at most half the interval): its run is
+ * written, gated, while the slot has not come.  At the slot the schedule
+ * decides as it would have then (overlap, grace) and the run goes out at
+ * once, already durable.  A schedule has at most one claim outstanding; a
+ * pause or a removal gives it up (the run is forgotten: paused slots are
+ * not expected).  The heap is ordered
+ * by `key_ms`: the claimed slot's time while a claim waits, else the next
+ * slot's time less the lookahead.
+ *
  * Everything here runs with the server's lock held.
  */
 #ifndef COORD_SCHED_H
@@ -36,6 +46,11 @@ typedef struct coord_sched_t {
     int64_t last_slot;             /* s; the last slot accounted for, 0 for none */
     int64_t next_slot;             /* s; the next slot */
     int64_t due_ms;                /* next_slot with jitter */
+    int64_t key_ms;                /* the heap's order: when the schedule needs looking at */
+    int64_t resumed_at;            /* s; slots up to it are not expected (it was paused) */
+    char claimed[MAO_ID_LEN + 1];  /* a run claimed ahead for a slot not yet come */
+    int64_t claimed_due_ms;        /* that slot, with jitter */
+    int64_t claim_prev_slot;       /* last_slot before the claim (for giving it up) */
     long grace_s;                  /* a slot later than this is missed */
     int coalesce;                  /* several due slots run once, for the latest */
     coord_overlap_t overlap;
@@ -84,7 +99,7 @@ size_t coord_scheds_count(coord_scheds_t *self);
 coord_sched_t *coord_scheds_first(coord_scheds_t *self);
 coord_sched_t *coord_scheds_next(coord_scheds_t *self);
 
-/* When the next schedule is due (ms since 1970), or INT64_MAX. */
+/* When the next schedule needs looking at (ms since 1970), or INT64_MAX. */
 int64_t coord_scheds_next_due(coord_scheds_t *self);
 
 /* Fires every schedule that is due at `now_ms` (the reactor). */
@@ -96,6 +111,14 @@ void coord_sched_run_ended(coord_server_t *server, coord_run_t *run);
 
 /* A run read back from the store after a restart belongs to its schedule. */
 void coord_sched_adopt(coord_server_t *server, coord_run_t *run);
+
+/* A scheduled run changed state (it started): the schedule's note follows. */
+void coord_sched_run_moved(coord_server_t *server, coord_run_t *run);
+
+/* Gives up the run a schedule claimed ahead for a slot not yet come (it is
+ * paused or removed): the run is forgotten and the slot is as if never
+ * reached (lock held). */
+void coord_sched_unclaim(coord_server_t *server, coord_sched_t *s);
 
 /* Why `tool` ran or did not (new reference). */
 json_t *coord_sched_why(coord_server_t *server, const char *tool);

@@ -185,11 +185,16 @@ static int s_write(coord_store_t *self, s_unit_t *batch)
                 ne++;
             } else if (self->pg) {
                 pops[np++] = (coord_pg_op_t){
-                    .kind = it->kind == COORD_STORE_RUN        ? COORD_PG_RUN
-                            : it->kind == COORD_STORE_SCHEDULE ? COORD_PG_SCHEDULE
-                                                               : COORD_PG_SCHEDULE_DELETE,
+                    .kind = it->kind == COORD_STORE_RUN          ? COORD_PG_RUN
+                            : it->kind == COORD_STORE_RUN_DELETE ? COORD_PG_RUN_DELETE
+                            : it->kind == COORD_STORE_SCHEDULE   ? COORD_PG_SCHEDULE
+                                                                 : COORD_PG_SCHEDULE_DELETE,
                     .id = it->id,
                     .text = it->text};
+            } else if (it->kind == COORD_STORE_RUN_DELETE) {
+                snprintf(keys[ne], sizeof keys[ne], "queue/%s", it->id);
+                eops[ne] = (mao_etcd_op_t){.del = 1, .key = keys[ne]};
+                ne++;
             } else if (it->kind == COORD_STORE_RUN) {
                 snprintf(keys[ne], sizeof keys[ne], "queue/%s", it->id);
                 if (it->finished) {

@@ -31,6 +31,7 @@ typedef enum {
     COORD_STORE_RUN = 0,         /* a run's record; `finished` moves it to the history */
     COORD_STORE_SCHEDULE,        /* a schedule's record */
     COORD_STORE_SCHEDULE_DELETE, /* a schedule removed */
+    COORD_STORE_RUN_DELETE,      /* a run that never was (a claim given up): it goes */
     COORD_STORE_NOTIFICATION,    /* a spike notification; `id` is its key */
 } coord_store_kind_t;
 

@@ -279,15 +279,15 @@ static int s_list(ctl_t *ctl, int argc, char **argv)
         return rc < 0 ? CTL_OK : rc;
     if (argc - first != 0)
         return ctl_usage_error(s_help_list, "run list takes no arguments");
-    static const char *statuses[] = {"queued", "running", "succeeded", "failed", "timed_out",
-                                     NULL};
+    static const char *statuses[] = {"queued",    "running", "succeeded", "failed",
+                                     "timed_out", "skipped", "missed",    NULL};
     if (o.status) {
         int ok = 0;
         for (size_t i = 0; statuses[i]; i++)
             ok |= strcmp(o.status, statuses[i]) == 0;
         if (!ok)
             return ctl_usage_error(s_help_list, "--status is queued, running, succeeded, "
-                                                "failed or timed_out");
+                                                "failed, timed_out, skipped or missed");
     }
     if (o.tool && mao_name_check("tool", o.tool) < 0)
         return ctl_fail("%s", mao_error_last());

@@ -85,6 +85,7 @@ def test_bad_schedules_are_refused(env):
         (["daily", "--overlap", "sometimes"], "skip, queue-one or allow"),
         (["daily", "--grace", "forever"], "forever"),
         (["daily", "--site", "a/b"], "invalid site name"),
+        (["daily", "--grace", "0s"], "from 1 to"),
         (["daily", "--start", "2020-01-01T00:00:00Z"], "in the past"),
         (["daily", "--start", "2030-01-01T00:00:00"], "no offset"),
         (["daily", "--start", "next tuesday"], "ISO 8601"),
@@ -97,6 +98,9 @@ def test_bad_schedules_are_refused(env):
     check(status == 400 and "not several" in body["message"], "two triggers at once", body)
     status, body = env.http("POST", "/v1/tools/demo/schedules", {"every": "1m", "bogus": 1})
     check(status == 400 and "bogus" in body["message"], "an unknown field", body)
+    for path in ("/v1/runs?limit=0", "/v1/runs?limit=lots", "/v1/tools/demo/history?limit=-1"):
+        status, body = env.http("GET", path)
+        check(status == 400 and "whole number from 1 to" in body["message"], path, body)
     check_eq(etcd.keys(env.prefix + "schedules/"), [], "nothing was stored")
     check_eq(env.http("GET", "/v1/schedules")[1], [], "nothing is scheduled")
 
