@@ -164,6 +164,11 @@ CONF
   done
   echo
   cat "$MAO_HOME/run/last-report"
+
+  say "Scheduling the demo: daily, from now"
+  "$BIN/maoctl" -o json schedule get --tool demo 2>/dev/null | grep -q '"id"' ||
+    "$BIN/maoctl" tool schedule demo daily
+  "$BIN/maoctl" schedule get --tool demo
   cat <<NEXT
 
 mao runs: etcd, the coordinator and a worker, with all state under $MAO_HOME.
@@ -172,6 +177,9 @@ Try next (maoctl is $BIN/maoctl):
   export MAO_SERVER=$MAO_SERVER MAO_CONFIG=$conf
   $BIN/maoctl tool run demo                  # once more: a new control value
   $BIN/maoctl run list                       # what ran, with control values
+  $BIN/maoctl tool history demo              # its control values, spikes marked
+  $BIN/maoctl why demo                       # when it ran, when it runs next
+  $BIN/maoctl tool schedule demo --every 1m  # more often (then: maoctl schedule get)
   $BIN/maoctl worker get
   $BIN/maoctl watch                          # live events; run the demo in another terminal
   $BIN/maoctl tool add jumpy you mao-demo:jump $repo https://example.org/c.git csv
