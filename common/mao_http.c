@@ -15,6 +15,7 @@
 struct mao_http_t {
     CURL *curl;              /* reused, so its connection is kept alive */
     struct curl_slist *hdrs; /* sent with every request */
+    char *cainfo;            /* CA certificates to trust, or NULL */
 };
 
 static pthread_once_t s_once = PTHREAD_ONCE_INIT;
@@ -47,6 +48,7 @@ void mao_http_destroy(mao_http_t **self_p)
     if (self->curl)
         curl_easy_cleanup(self->curl);
     curl_slist_free_all(self->hdrs);
+    free(self->cainfo);
     free(self);
     *self_p = NULL;
 }
@@ -58,6 +60,13 @@ int mao_http_add_header(mao_http_t *self, const char *line)
         return MAO_ENOMEM;
     self->hdrs = grown;
     return 0;
+}
+
+int mao_http_set_cainfo(mao_http_t *self, const char *path)
+{
+    free(self->cainfo);
+    self->cainfo = path ? strdup(path) : NULL;
+    return path && !self->cainfo ? MAO_ENOMEM : 0;
 }
 
 static size_t s_on_body(char *ptr, size_t size, size_t nmemb, void *user)
@@ -105,6 +114,8 @@ int mao_http_request(mao_http_t *self, const char *method, const char *url, cons
     curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
+    if (self->cainfo)
+        curl_easy_setopt(h, CURLOPT_CAINFO, self->cainfo);
     if (timeout_ms > 0)
         curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, timeout_ms);
     CURLcode cc = curl_easy_perform(h);

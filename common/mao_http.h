@@ -25,6 +25,10 @@ void mao_http_destroy(mao_http_t **self_p);
 /* Adds a header line ("Authorization: Bearer ...") sent with every request. */
 int mao_http_add_header(mao_http_t *self, const char *line);
 
+/* Trusts the CA certificates in `path` (PEM) for https URLs, besides none
+ * other: for a coordinator with its own certificate.  NULL: the system's. */
+int mao_http_set_cainfo(mao_http_t *self, const char *path);
+
 /* Sends a request; `body` may be NULL (no body), `timeout_ms` 0 means none.
  * Returns 0 when an answer came (whatever its status), MAO_EUNAVAILABLE when
  * the server could not be reached, MAO_ETIMEOUT when it did not answer in time,

@@ -7,6 +7,8 @@
  * {"error": "<kind>", "message": "<one line>"} with the matching status.
  */
 #include "coord_api.h"
+#include "coord_auth.h"
+#include "mao_curve.h"
 #include "coord_dispatch.h"
 #include "coord_notify.h"
 #include "coord_pg.h"
@@ -37,6 +39,9 @@ struct coord_api_t {
     coord_server_t *server; /* the coordinator's state, borrowed */
     int fd;                 /* the listening socket, owned */
     int port;               /* the port bound */
+    char *token;            /* the bearer token changes need; NULL: none */
+    int open_reads;         /* reads need no token */
+    char *tls_cert, *tls_key; /* PEM, when the API speaks HTTPS */
 };
 
 typedef struct {
@@ -50,6 +55,7 @@ typedef struct {
     json_t *json;        /* reply body; NULL means none */
     char *text;          /* a plain-text body instead (owned), for /metrics */
     const char *allow;   /* Allow header for 405 */
+    int challenge;       /* 401: a WWW-Authenticate header */
     char location[160];  /* Location header for 201 */
 } s_resp_t;
 
@@ -579,9 +585,10 @@ static void s_workers(coord_api_t *api, s_resp_t *resp)
 
 static void s_info(coord_api_t *api, s_resp_t *resp)
 {
-    s_reply(resp, 200, json_pack("{s:s, s:s, s:s}", "version", MAO_VERSION, "events",
+    const char *key = coord_auth_public_key(api->server->auth);
+    s_reply(resp, 200, json_pack("{s:s, s:s, s:s, s:s?}", "version", MAO_VERSION, "events",
                                  api->server->events_endpoint, "workers",
-                                 api->server->workers_endpoint));
+                                 api->server->workers_endpoint, "curve_public_key", key));
 }
 
 /* Prometheus text format. */
@@ -1225,9 +1232,57 @@ static enum MHD_Result s_send(struct MHD_Connection *conn, s_resp_t *resp)
         MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, resp->allow);
     if (resp->location[0])
         MHD_add_response_header(r, MHD_HTTP_HEADER_LOCATION, resp->location);
+    if (resp->challenge)
+        MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer realm=\"mao\"");
     enum MHD_Result ret = MHD_queue_response(conn, resp->status, r);
     MHD_destroy_response(r);
     return ret;
+}
+
+/* Compares in time that depends only on the lengths, not on where they differ. */
+static int s_same_secret(const char *given, const char *secret)
+{
+    size_t a = strlen(given), b = strlen(secret);
+    unsigned char diff = a != b;
+    for (size_t i = 0; i < b; i++)
+        diff |= (unsigned char)(given[i < a ? i : 0] ^ secret[i]);
+    return diff == 0;
+}
+
+/* With a token configured, changes need it (reads too unless api_open_reads);
+ * /healthz never does.  Returns 1 to go on, 0 after a 401. */
+static int s_authorized(coord_api_t *api, struct MHD_Connection *conn, const char *method,
+                        const char *url, s_resp_t *resp)
+{
+    if (!api->token || strcmp(url, "/healthz") == 0)
+        return 1;
+    int read = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
+    if (read && api->open_reads)
+        return 1;
+    const char *h = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                                MHD_HTTP_HEADER_AUTHORIZATION);
+    if (h && strncasecmp(h, "Bearer ", 7) == 0 && s_same_secret(h + 7, api->token))
+        return 1;
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    char addr[INET6_ADDRSTRLEN] = "-";
+    if (ci && ci->client_addr) {
+        const struct sockaddr *sa = ci->client_addr;
+        if (sa->sa_family == AF_INET)
+            inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, addr, sizeof addr);
+        else if (sa->sa_family == AF_INET6)
+            inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, addr, sizeof addr);
+    }
+    mao_log_warn("api", "request.unauthorized method=%s path=%s address=%s token=%s", method,
+                 url, addr, h ? "wrong" : "missing");
+    s_fail(resp, 401, "unauthorized",
+           h ? "the API token is wrong"
+             : read ? "this coordinator needs its API token for every request: send "
+                      "'Authorization: Bearer TOKEN' (maoctl: set MAO_TOKEN)"
+                    : "changes need the API token: send 'Authorization: Bearer TOKEN' (maoctl: "
+                      "set MAO_TOKEN)");
+    resp->challenge = 1;
+    return 0;
 }
 
 static enum MHD_Result s_on_request(void *cls, struct MHD_Connection *conn, const char *url,
@@ -1266,7 +1321,8 @@ static enum MHD_Result s_on_request(void *cls, struct MHD_Connection *conn, cons
     }
     s_resp_t resp = {.status = 500};
     mao_error_clear();
-    s_route(api, conn, method, url, req, &resp);
+    if (s_authorized(api, conn, method, url, &resp))
+        s_route(api, conn, method, url, req, &resp);
     if (!resp.json && !resp.text && resp.status >= 400)
         s_fail(&resp, 500, "internal", "out of memory");
     mao_log_debug("api", "request method=%s path=%s status=%u", method, url, resp.status);
@@ -1344,6 +1400,75 @@ static int s_listen(coord_api_t *self, const char *bind_addr)
     return 0;
 }
 
+/* Reads a small text file whole (a token, a PEM file). */
+static char *s_read_small(const char *path, const char *what)
+{
+    char *text = NULL;
+    size_t len = 0;
+    if (mao_fs_read(path, 1 << 20, &text, &len) < 0) {
+        mao_error_prefix("%s", what);
+        return NULL;
+    }
+    return text;
+}
+
+/* The token, TLS and who may reach the API, from [COORDINATOR]. */
+static int s_security(coord_api_t *self, const mao_cfg_t *cfg, const char *bind_addr)
+{
+    int insecure = 0, rc;
+    const char *token = mao_cfg_get(cfg, "COORDINATOR", "api_token");
+    const char *token_file = mao_cfg_get(cfg, "COORDINATOR", "api_token_file");
+    const char *cert = mao_cfg_get(cfg, "COORDINATOR", "tls_cert");
+    const char *key = mao_cfg_get(cfg, "COORDINATOR", "tls_key");
+    if ((rc = mao_cfg_get_bool(cfg, "COORDINATOR", "insecure", &insecure)) < 0 ||
+        (rc = mao_cfg_get_bool(cfg, "COORDINATOR", "api_open_reads", &self->open_reads)) < 0)
+        return rc;
+    if (*token && *token_file) {
+        mao_error_set("[COORDINATOR] api_token and api_token_file: set one of them");
+        return MAO_EINVAL;
+    }
+    if (*token_file) {
+        if (!(self->token = s_read_small(token_file, "[COORDINATOR] api_token_file")))
+            return MAO_EINVAL;
+        size_t n = strlen(self->token);
+        while (n > 0 && (self->token[n - 1] == '\n' || self->token[n - 1] == '\r' ||
+                         self->token[n - 1] == ' '))
+            self->token[--n] = '\0';
+    } else if (*token) {
+        self->token = strdup(token);
+    }
+    if (self->token && strlen(self->token) < 16) {
+        mao_error_set("[COORDINATOR] the API token is shorter than 16 characters: use a long "
+                      "random one (e.g. from 'head -c 32 /dev/urandom | base64')");
+        return MAO_EINVAL;
+    }
+    if (!self->token && !mao_endpoint_is_local(bind_addr)) {
+        if (!insecure) {
+            mao_error_set("[COORDINATOR] api = %s is reachable beyond this machine without a "
+                          "token: set api_token or api_token_file, or say insecure = true",
+                          bind_addr);
+            return MAO_EINVAL;
+        }
+        mao_log_warn("api", "insecure api=%s detail=\"anyone who reaches it can change the "
+                            "registry and the schedules\"",
+                     bind_addr);
+    }
+    if (*cert || *key) {
+        if (!*cert || !*key) {
+            mao_error_set("[COORDINATOR] tls_cert and tls_key go together");
+            return MAO_EINVAL;
+        }
+        if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+            mao_error_set("this libmicrohttpd has no TLS support");
+            return MAO_EINVAL;
+        }
+        if (!(self->tls_cert = s_read_small(cert, "[COORDINATOR] tls_cert")) ||
+            !(self->tls_key = s_read_small(key, "[COORDINATOR] tls_key")))
+            return MAO_EINVAL;
+    }
+    return 0;
+}
+
 int coord_api_start(coord_api_t **out, coord_server_t *server, const char *bind_addr)
 {
     int rc;
@@ -1352,13 +1477,24 @@ int coord_api_start(coord_api_t **out, coord_server_t *server, const char *bind_
         return MAO_ENOMEM;
     self->server = server;
     self->fd = -1;
-    if ((rc = s_listen(self, bind_addr)) < 0)
+    if ((rc = s_security(self, server->cfg, bind_addr)) < 0 ||
+        (rc = s_listen(self, bind_addr)) < 0)
         goto cleanup;
-    self->mhd = MHD_start_daemon(
-        MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, 0,
-        NULL, NULL, s_on_request, self, MHD_OPTION_EXTERNAL_LOGGER, s_on_mhd_log, self,
-        MHD_OPTION_LISTEN_SOCKET, self->fd, MHD_OPTION_NOTIFY_COMPLETED, s_on_completed, self,
-        MHD_OPTION_CONNECTION_LIMIT, 512u, MHD_OPTION_CONNECTION_TIMEOUT, 120u, MHD_OPTION_END);
+    unsigned flags =
+        MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
+    if (self->tls_cert)
+        self->mhd = MHD_start_daemon(
+            flags | MHD_USE_TLS, 0, NULL, NULL, s_on_request, self, MHD_OPTION_EXTERNAL_LOGGER,
+            s_on_mhd_log, self, MHD_OPTION_LISTEN_SOCKET, self->fd, MHD_OPTION_NOTIFY_COMPLETED,
+            s_on_completed, self, MHD_OPTION_CONNECTION_LIMIT, 512u,
+            MHD_OPTION_CONNECTION_TIMEOUT, 120u, MHD_OPTION_HTTPS_MEM_CERT, self->tls_cert,
+            MHD_OPTION_HTTPS_MEM_KEY, self->tls_key, MHD_OPTION_END);
+    else
+        self->mhd = MHD_start_daemon(
+            flags, 0, NULL, NULL, s_on_request, self, MHD_OPTION_EXTERNAL_LOGGER, s_on_mhd_log,
+            self, MHD_OPTION_LISTEN_SOCKET, self->fd, MHD_OPTION_NOTIFY_COMPLETED, s_on_completed,
+            self, MHD_OPTION_CONNECTION_LIMIT, 512u, MHD_OPTION_CONNECTION_TIMEOUT, 120u,
+            MHD_OPTION_END);
     if (!self->mhd) {
         mao_error_set("cannot start the HTTP server on %s", bind_addr);
         rc = MAO_EFAIL;
@@ -1385,6 +1521,9 @@ void coord_api_stop(coord_api_t **self_p)
         MHD_stop_daemon(self->mhd);
     if (self->fd >= 0)
         close(self->fd);
+    free(self->token);
+    free(self->tls_cert);
+    free(self->tls_key);
     free(self);
     *self_p = NULL;
 }

@@ -6,6 +6,7 @@
  * non-blocking, and a dropped frame is sent again by the protocol's retries).
  */
 #include "coord_dispatch.h"
+#include "coord_auth.h"
 #include "coord_notify.h"
 #include "coord_pg.h"
 #include "coord_sched.h"
@@ -1048,6 +1049,8 @@ int coord_dispatch_bind(coord_server_t *self)
     zsock_set_linger(self->router, 500);
     zsock_set_linger(self->pub, 0);
     zsock_set_sndhwm(self->pub, 10000);
+    coord_auth_apply(self->auth, self->router);
+    coord_auth_apply(self->auth, self->pub);
     if (zsock_bind(self->router, "%s", self->workers_endpoint) < 0) {
         mao_error_set("cannot bind the workers' endpoint %s: %s", self->workers_endpoint,
                       zmq_strerror(zmq_errno()));

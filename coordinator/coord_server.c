@@ -4,6 +4,7 @@
 #include "coord_server.h"
 #include "coord_api.h"
 #include "coord_dispatch.h"
+#include "coord_auth.h"
 #include "coord_notify.h"
 #include "coord_pg.h"
 #include "coord_registry.h"
@@ -145,7 +146,9 @@ int coord_server_open(coord_server_t **out, mao_cfg_t *cfg)
         (rc = coord_notify_new(&self->notify, &nopts)) < 0 ||
         (rc = coord_tools_new(&self->tools, self->etcd)) < 0)
         goto cleanup;
-    if ((rc = coord_dispatch_bind(self)) < 0)
+    if ((rc = coord_auth_open(&self->auth, cfg, self->workers_endpoint, self->events_endpoint)) <
+            0 ||
+        (rc = coord_auth_start(self->auth, self->loop)) < 0 || (rc = coord_dispatch_bind(self)) < 0)
         goto cleanup;
     coord_dispatch_load_queue(self);
     zloop_timer(self->loop, 100, 0, coord_dispatch_cron, self);
@@ -187,6 +190,7 @@ void coord_server_destroy(coord_server_t **self_p)
     coord_pg_destroy(&self->pg);
     zsock_destroy(&self->router);
     zsock_destroy(&self->pub);
+    coord_auth_destroy(&self->auth);
     zloop_destroy(&self->loop);
     zlistx_destroy(&self->queue);
     zlistx_destroy(&self->finished);

@@ -68,6 +68,7 @@ typedef struct coord_server_t {
     coord_notify_t *notify;        /* the notifier thread */
     coord_pg_t *pg;                /* PostgreSQL job store and history; NULL: etcd */
     coord_tools_t *tools;          /* the registry's tools, watched, for schedules */
+    struct coord_auth_t *auth;     /* CURVE keys and the ZAP handler; NULL: plain sockets */
     zloop_t *loop;                 /* the reactor of the main thread */
     zsock_t *router;               /* workers connect here */
     zsock_t *pub;                  /* events go out here */

@@ -5,6 +5,7 @@
  * GET /v1/info, or --events); each event is a topic frame and a msgpack map.
  */
 #include "ctl.h"
+#include "mao_curve.h"
 #include "mao_msg.h"
 
 #include <czmq.h>
@@ -25,9 +26,15 @@ static const char *s_help_watch =
     "  --timeout SECONDS   stop after this long\n"
     "  --events ENDPOINT   the events socket (default: as the coordinator announces\n"
     "                      it in GET /v1/info, or $MAO_EVENTS)\n"
+    "  --key CERT          this client's CURVE certificate (from 'maoctl keygen'),\n"
+    "                      for a coordinator that uses keys (default: $MAO_KEY);\n"
+    "                      its public part must be in the coordinator's\n"
+    "                      curve_clients folder\n"
+    "  --server-key KEY    the coordinator's public key (default: as announced in\n"
+    "                      GET /v1/info, or $MAO_SERVER_KEY)\n"
     "  -o json             one JSON object per line\n";
 
-enum { OPT_TOPIC = 1000, OPT_COUNT, OPT_TIMEOUT, OPT_EVENTS };
+enum { OPT_TOPIC = 1000, OPT_COUNT, OPT_TIMEOUT, OPT_EVENTS, OPT_KEY, OPT_SERVER_KEY };
 
 typedef struct {
     const char *topics[16];
@@ -35,6 +42,8 @@ typedef struct {
     long count;
     long timeout;
     const char *events;
+    const char *key;
+    const char *server_key;
 } s_opts_t;
 
 static int s_opt(int id, const char *value, void *arg)
@@ -57,13 +66,15 @@ static int s_opt(int id, const char *value, void *arg)
                    ? CTL_OK
                    : ctl_usage_error(s_help_watch, "--timeout needs seconds > 0");
     case OPT_EVENTS: o->events = value; return CTL_OK;
+    case OPT_KEY: o->key = value; return CTL_OK;
+    case OPT_SERVER_KEY: o->server_key = value; return CTL_OK;
     }
     return CTL_USAGE;
 }
 
 /* The events endpoint the coordinator announced, with a wildcard host
  * replaced by the host maoctl reaches the coordinator at. */
-static int s_endpoint(ctl_t *ctl, char *out, size_t size)
+static int s_endpoint(ctl_t *ctl, char *out, size_t size, char server_key[MAO_CURVE_KEY_LEN + 1])
 {
     json_t *info = NULL;
     int rc = ctl_call(ctl, "GET", "/v1/info", NULL, 10000, &info);
@@ -82,6 +93,9 @@ static int s_endpoint(ctl_t *ctl, char *out, size_t size)
         if (n > 0 && n < sizeof host)
             snprintf(host, sizeof host, "%.*s", (int)n, host_start);
     }
+    const char *key = json_string_value(json_object_get(info, "curve_public_key"));
+    if (key && !server_key[0])
+        snprintf(server_key, MAO_CURVE_KEY_LEN + 1, "%s", key);
     const char *colon = strrchr(ep, ':');
     if (strncmp(ep, "tcp://*:", 8) == 0 || strncmp(ep, "tcp://0.0.0.0:", 14) == 0)
         snprintf(out, size, "tcp://%s%s", host, colon);
@@ -94,6 +108,8 @@ static int s_endpoint(ctl_t *ctl, char *out, size_t size)
 static void s_print(ctl_t *ctl, const char *topic, json_t *event)
 {
     if (ctl->json) {
+        if (!json_object_get(event, "topic"))
+            json_object_set_new(event, "topic", json_string(topic));
         char *text = json_dumps(event, JSON_COMPACT);
         if (text)
             puts(text);
@@ -131,6 +147,8 @@ int cmd_watch(ctl_t *ctl, int argc, char **argv)
                                          {"count", required_argument, NULL, OPT_COUNT},
                                          {"timeout", required_argument, NULL, OPT_TIMEOUT},
                                          {"events", required_argument, NULL, OPT_EVENTS},
+                                         {"key", required_argument, NULL, OPT_KEY},
+                                         {"server-key", required_argument, NULL, OPT_SERVER_KEY},
                                          {NULL, 0, NULL, 0}};
     s_opts_t o = {0};
     int first;
@@ -140,18 +158,42 @@ int cmd_watch(ctl_t *ctl, int argc, char **argv)
     if (argc - first != 0)
         return ctl_usage_error(s_help_watch, "watch takes no arguments");
     char endpoint[512];
+    char server_key[MAO_CURVE_KEY_LEN + 1] = "";
     const char *env = getenv("MAO_EVENTS");
+    const char *key = o.key ? o.key : getenv("MAO_KEY");
+    const char *skey = o.server_key ? o.server_key : getenv("MAO_SERVER_KEY");
+    if (skey && *skey && mao_curve_public_key(server_key, skey) < 0)
+        return ctl_fail("--server-key: %s", mao_error_last());
     if (o.events)
         snprintf(endpoint, sizeof endpoint, "%s", o.events);
     else if (env && *env)
         snprintf(endpoint, sizeof endpoint, "%s", env);
-    else if ((rc = s_endpoint(ctl, endpoint, sizeof endpoint)) != CTL_OK)
+    else if ((rc = s_endpoint(ctl, endpoint, sizeof endpoint, server_key)) != CTL_OK)
         return rc;
+    zcert_t *cert = NULL;
+    if (key && *key && mao_curve_load(&cert, key, 1) < 0)
+        return ctl_fail("--key: %s", mao_error_last());
+    if (server_key[0] && !cert)
+        return ctl_fail("the coordinator's events need a CURVE key: make one with 'maoctl keygen "
+                        "NAME', have NAME put in the coordinator's curve_clients folder, then "
+                        "use --key NAME (or MAO_KEY=NAME)");
+    if (cert && !server_key[0]) {
+        zcert_destroy(&cert);
+        return ctl_fail("--key needs the coordinator's public key: it does not announce one; "
+                        "give --server-key");
+    }
 
     zsys_handler_set(NULL);
     zsock_t *sub = zsock_new(ZMQ_SUB);
-    if (!sub)
+    if (!sub) {
+        zcert_destroy(&cert);
         return ctl_fail("out of memory");
+    }
+    if (cert) {
+        zcert_apply(cert, sub);
+        zsock_set_curve_serverkey(sub, server_key);
+        zcert_destroy(&cert);
+    }
     zsock_set_maxmsgsize(sub, MAO_MSG_MAX + 4096);
     if (o.ntopics == 0)
         zsock_set_subscribe(sub, "");

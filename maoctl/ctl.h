@@ -87,6 +87,7 @@ int cmd_spike(ctl_t *ctl, int argc, char **argv);
 int cmd_run(ctl_t *ctl, int argc, char **argv);
 int cmd_worker(ctl_t *ctl, int argc, char **argv);
 int cmd_watch(ctl_t *ctl, int argc, char **argv);
+int cmd_keygen(ctl_t *ctl, int argc, char **argv);
 
 int cmd_schedule(ctl_t *ctl, int argc, char **argv);
 int cmd_why(ctl_t *ctl, int argc, char **argv);

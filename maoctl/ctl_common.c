@@ -3,6 +3,7 @@
  */
 #include "ctl.h"
 #include "mao_error.h"
+#include "mao_fs.h"
 #include "mao_name.h"
 
 #include <stdarg.h>
@@ -173,6 +174,40 @@ mao_cfg_t *ctl_cfg(ctl_t *ctl)
     return ctl->cfg;
 }
 
+/* The connection to the coordinator, with the token ($MAO_TOKEN, or the
+ * file $MAO_TOKEN_FILE) and the CA to trust for https ($MAO_CACERT). */
+static int s_http_open(ctl_t *ctl)
+{
+    if (!(ctl->http = mao_http_new()))
+        return ctl_fail("out of memory");
+    const char *token = getenv("MAO_TOKEN");
+    const char *token_file = getenv("MAO_TOKEN_FILE");
+    const char *cacert = getenv("MAO_CACERT");
+    char *from_file = NULL;
+    if ((!token || !*token) && token_file && *token_file) {
+        size_t len = 0;
+        if (mao_fs_read(token_file, 1 << 16, &from_file, &len) < 0)
+            return ctl_fail("MAO_TOKEN_FILE: %s", mao_error_last());
+        while (len > 0 && (from_file[len - 1] == '\n' || from_file[len - 1] == '\r' ||
+                           from_file[len - 1] == ' '))
+            from_file[--len] = '\0';
+        token = from_file;
+    }
+    if (token && *token) {
+        if (strpbrk(token, "\r\n")) {
+            free(from_file);
+            return ctl_fail("the API token holds a line break");
+        }
+        char line[1024];
+        snprintf(line, sizeof line, "Authorization: Bearer %s", token);
+        mao_http_add_header(ctl->http, line);
+    }
+    free(from_file);
+    if (cacert && *cacert)
+        mao_http_set_cainfo(ctl->http, cacert);
+    return CTL_OK;
+}
+
 int ctl_call_status(ctl_t *ctl, const char *method, const char *path, json_t *body,
                     long timeout_ms, long *status, json_t **reply)
 {
@@ -183,8 +218,8 @@ int ctl_call_status(ctl_t *ctl, const char *method, const char *path, json_t *bo
 
     if (reply)
         *reply = NULL;
-    if (!ctl->http && !(ctl->http = mao_http_new()))
-        return ctl_fail("out of memory");
+    if (!ctl->http && (rc = s_http_open(ctl)) != CTL_OK)
+        return rc;
     snprintf(url, sizeof url, "%s%s", ctl->server, path);
     if (body && !(text = json_dumps(body, JSON_COMPACT)))
         return ctl_fail("out of memory");

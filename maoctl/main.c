@@ -24,6 +24,7 @@ static const char *s_help =
     "  worker     list the workers and their state\n"
     "  watch      print events as they happen\n"
     "  spike DIR  run the spike detector on a folder of control files, here\n"
+    "  keygen NAME  make a CURVE key pair (workers, coordinator, watch)\n"
     "\n"
     "Global options (anywhere on the line):\n"
     "  --server URL        the coordinator (default: $MAO_SERVER, else\n"
@@ -33,6 +34,14 @@ static const char *s_help =
     "                      allow_local_repos (default: $MAO_CONFIG)\n"
     "  -h, --help          help; every command and verb has its own\n"
     "  -V, --version       print the version\n"
+    "\n"
+    "Environment:\n"
+    "  MAO_SERVER          the coordinator's URL\n"
+    "  MAO_TOKEN           the API token, for a coordinator that asks for one\n"
+    "                      (or MAO_TOKEN_FILE: a file holding it)\n"
+    "  MAO_CACERT          CA certificates (PEM) to trust for an https coordinator\n"
+    "  MAO_KEY             maoctl watch's CURVE certificate\n"
+    "  MAO_CONFIG          the configuration file\n"
     "\n"
     "Exit status: 0 success, 1 failure, 2 usage error.\n";
 
@@ -73,6 +82,8 @@ int main(int argc, char **argv)
         rc = cmd_worker(&ctl, argc - i, argv + i);
     else if (strcmp(cmd, "watch") == 0)
         rc = cmd_watch(&ctl, argc - i, argv + i);
+    else if (strcmp(cmd, "keygen") == 0)
+        rc = cmd_keygen(&ctl, argc - i, argv + i);
     else if (strcmp(cmd, "help") == 0) {
         fputs(s_help, stdout);
         rc = CTL_OK;

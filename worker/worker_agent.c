@@ -2,6 +2,7 @@
  * worker_agent: hello, heartbeats, jobs, results, reconnects.
  */
 #include "worker_agent.h"
+#include "mao_curve.h"
 #include "mao_error.h"
 #include "mao_fs.h"
 #include "mao_log.h"
@@ -117,14 +118,82 @@ static void s_resend_spool(worker_agent_t *self)
 
 static int s_on_dealer(zloop_t *loop, zsock_t *reader, void *arg);
 
+/* Handshake events of the dealer: a coordinator that refuses our key, or
+ * that is not the one we hold the key of, is said clearly (once a minute). */
+static int s_on_monitor(zloop_t *loop, zsock_t *reader, void *arg)
+{
+    worker_agent_t *self = arg;
+    zmsg_t *msg = zmsg_recv(reader);
+    zframe_t *head = msg ? zmsg_first(msg) : NULL;
+    if (!head || zframe_size(head) < 6) {
+        zmsg_destroy(&msg);
+        return 0;
+    }
+    uint16_t event;
+    uint32_t value;
+    memcpy(&event, zframe_data(head), 2);
+    memcpy(&value, zframe_data(head) + 2, 4);
+    zmsg_destroy(&msg);
+    int64_t now = mao_now_ms();
+    if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) {
+        self->auth_logged_ms = 0;
+        return 0;
+    }
+    if (self->auth_logged_ms && now - self->auth_logged_ms < 60000)
+        return 0;
+    self->auth_logged_ms = now;
+    if (event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH)
+        mao_log_error("worker", "refused coordinator=%s key=%s detail=\"the coordinator does not "
+                                "know this worker's key (status %u): add this worker's public "
+                                "certificate to the coordinator's [COORDINATOR] curve_clients "
+                                "folder\"",
+                      self->coordinator, self->cert ? zcert_public_txt(self->cert) : "-",
+                      (unsigned)value);
+    else
+        mao_log_error("worker", "handshake.failed coordinator=%s detail=\"%s\"",
+                      self->coordinator,
+                      self->cert ? "the secure handshake failed: is [WORKER] coordinator_key the "
+                                   "coordinator's public key, and does the coordinator use CURVE?"
+                                 : "the coordinator asks for CURVE keys: set [WORKER] curve_key "
+                                   "and coordinator_key");
+    return 0;
+}
+
+static void s_watch_handshakes(worker_agent_t *self)
+{
+    char endpoint[64];
+    if (self->monitor) {
+        zloop_reader_end(self->loop, self->monitor);
+        zsock_destroy(&self->monitor);
+    }
+    snprintf(endpoint, sizeof endpoint, "inproc://mao-worker-monitor-%u", ++self->monitor_seq);
+    if (zmq_socket_monitor(zsock_resolve(self->dealer), endpoint,
+                           ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH |
+                               ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
+                               ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL) < 0)
+        return;
+    self->monitor = zsock_new(ZMQ_PAIR);
+    if (self->monitor && zsock_connect(self->monitor, "%s", endpoint) == 0)
+        zloop_reader(self->loop, self->monitor, s_on_monitor, self);
+}
+
 static int s_connect(worker_agent_t *self)
 {
     if (self->dealer)
         zloop_reader_end(self->loop, self->dealer);
+    if (self->monitor) {
+        zloop_reader_end(self->loop, self->monitor);
+        zsock_destroy(&self->monitor);
+    }
     zsock_destroy(&self->dealer);
     self->dealer = zsock_new(ZMQ_DEALER);
     if (!self->dealer)
         return MAO_ENOMEM;
+    if (self->cert) {
+        zcert_apply(self->cert, self->dealer);
+        zsock_set_curve_serverkey(self->dealer, self->coordinator_key);
+    }
+    s_watch_handshakes(self);
     zsock_set_identity(self->dealer, self->site.worker_id);
     zsock_set_maxmsgsize(self->dealer, MAO_MSG_MAX + 4096);
     zsock_set_linger(self->dealer, 1000);
@@ -399,6 +468,27 @@ static int s_settings(worker_agent_t *self)
         return rc;
     snprintf(self->coordinator, sizeof self->coordinator, "%s",
              mao_cfg_get(cfg, "WORKER", "coordinator"));
+    const char *curve_key = mao_cfg_get(cfg, "WORKER", "curve_key");
+    const char *coordinator_key = mao_cfg_get(cfg, "WORKER", "coordinator_key");
+    if (*curve_key || *coordinator_key) {
+        if (!*curve_key || !*coordinator_key) {
+            mao_error_set("[WORKER] curve_key and coordinator_key go together: this worker's "
+                          "certificate, and the coordinator's public key or certificate");
+            return MAO_EINVAL;
+        }
+        if ((rc = mao_curve_load(&self->cert, curve_key, 1)) < 0) {
+            mao_error_prefix("[WORKER] curve_key");
+            return MAO_EINVAL;
+        }
+        if ((rc = mao_curve_public_key(self->coordinator_key, coordinator_key)) < 0) {
+            mao_error_prefix("[WORKER] coordinator_key");
+            return MAO_EINVAL;
+        }
+    } else if (!mao_endpoint_is_local(self->coordinator)) {
+        mao_log_warn("worker", "insecure coordinator=%s detail=\"without CURVE keys the "
+                               "connection is neither encrypted nor authenticated\"",
+                     self->coordinator);
+    }
     snprintf(site->docker, sizeof site->docker, "%s", mao_cfg_get(cfg, "WORKER", "docker"));
     snprintf(site->network, sizeof site->network, "%s", mao_cfg_get(cfg, "WORKER", "network"));
     const char *runtime = mao_cfg_get(cfg, "WORKER", "runtime");
@@ -563,7 +653,9 @@ void worker_agent_destroy(worker_agent_t **self_p)
         }
         zlistx_destroy(&self->jobs);
     }
+    zsock_destroy(&self->monitor);
     zsock_destroy(&self->dealer);
+    zcert_destroy(&self->cert);
     zloop_destroy(&self->loop);
     json_decref(self->labels);
     worker_site_close(&self->site);

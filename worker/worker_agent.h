@@ -25,6 +25,11 @@ typedef struct {
     long liveness_ms;        /* silence from the coordinator before we reconnect */
     zloop_t *loop;           /* the reactor */
     zsock_t *dealer;         /* to the coordinator; recreated on reconnect */
+    zcert_t *cert;           /* this worker's CURVE key pair; NULL: plain */
+    char coordinator_key[41]; /* the coordinator's public key (Z85) when CURVE is on */
+    zsock_t *monitor;        /* the dealer's handshake events */
+    unsigned monitor_seq;    /* names the monitor's endpoint */
+    int64_t auth_logged_ms;  /* when a refused handshake was last logged */
     int welcomed;            /* the coordinator answered our hello */
     int64_t last_heard_ms;   /* when the coordinator last said anything */
     int64_t last_hello_ms;   /* when we last sent hello */
