@@ -31,6 +31,8 @@ static void s_usage(FILE *out)
             "  -c, --config FILE      configuration file (default: $MAO_CONFIG, else\n"
             "                         /etc/mao/mao.conf when it exists, else built-in defaults)\n"
             "      --log-level LEVEL  error, warn, info (default) or debug\n"
+            "      --check-config     read the configuration, report unknown keys and exit\n"
+            "                         (0 when it is clean, 1 when not)\n"
             "  -V, --version          print the version and exit\n"
             "  -h, --help             print this help and exit\n"
             "\n"
@@ -43,15 +45,17 @@ int main(int argc, char **argv)
 {
     const char *config = NULL;
     const char *level_text = NULL;
+    int check_only = 0;
     static const struct option longopts[] = {
         {"config", required_argument, NULL, 'c'}, {"log-level", required_argument, NULL, 'L'},
         {"version", no_argument, NULL, 'V'},      {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0}};
+        {"check-config", no_argument, NULL, 'C'}, {NULL, 0, NULL, 0}};
     int opt;
     while ((opt = getopt_long(argc, argv, "c:Vh", longopts, NULL)) != -1) {
         switch (opt) {
         case 'c': config = optarg; break;
         case 'L': level_text = optarg; break;
+        case 'C': check_only = 1; break;
         case 'V': printf("mao-coordinator %s\n", MAO_VERSION); return 0;
         case 'h': s_usage(stdout); return 0;
         default: s_usage(stderr); return 2;
@@ -80,6 +84,15 @@ int main(int argc, char **argv)
         fprintf(stderr, "mao-coordinator: %s\n", mao_error_last());
         mao_cfg_destroy(&cfg);
         return 1;
+    }
+    if (check_only) { /* the file parsed and the level is known: now the unknown keys */
+        size_t n = 0;
+        for (const char *w; (w = mao_cfg_warning(cfg, n)); n++)
+            fprintf(stderr, "mao-coordinator: %s\n", w);
+        const char *path = mao_cfg_default_path(config);
+        printf("%s: %s\n", path ? path : "built-in defaults", n ? "has unknown keys" : "ok");
+        mao_cfg_destroy(&cfg);
+        return n ? 1 : 0;
     }
     mao_log_set_level(level);
     mao_cfg_log_warnings(cfg);

@@ -13,9 +13,10 @@ PACKAGES="
   libzmq3-dev libczmq-dev libmsgpack-dev libgit2-dev libmicrohttpd-dev
   libjansson-dev libinih-dev libcmocka-dev libcurl4-openssl-dev libpq-dev
   etcd-server etcd-client docker.io docker-registry docker-compose
-  postgresql postgresql-client busybox-static tzdata
+  postgresql postgresql-client busybox-static tzdata debootstrap
   python3 python3-zmq python3-msgpack iproute2 procps curl
   clang libclang-rt-14-dev valgrind man-db groff-base
+  bash-completion systemd openssl
 "
 
 missing=""
