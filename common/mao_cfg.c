@@ -69,6 +69,7 @@ static const s_entry_t s_schema[] = {
     {"WORKER", "cpus", "1"},
     {"WORKER", "pids", "256"},
     {"WORKER", "network", "bridge"},
+    {"WORKER", "allow_capabilities", ""},
     {"WORKER", "user", ""},
     {"WORKER", "runtime", "docker"},
     {"WORKER", "curve_key", ""},

@@ -9,10 +9,24 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 static const char *s_tool_fields[] = {"name",      "author",   "image",       "data_repo",
                                       "code_repo", "artefact", "description", "command",
-                                      "env",       "timeout_s", "spike",      NULL};
+                                      "env",       "timeout_s", "spike",      "resources",
+                                      "capabilities", "writable_root",       NULL};
+
+/* Linux capabilities, without CAP_, as Docker names them. */
+static const char *s_capabilities[] = {
+    "AUDIT_CONTROL", "AUDIT_READ",     "AUDIT_WRITE",     "BLOCK_SUSPEND",    "BPF",
+    "CHECKPOINT_RESTORE", "CHOWN",     "DAC_OVERRIDE",    "DAC_READ_SEARCH",  "FOWNER",
+    "FSETID",        "IPC_LOCK",       "IPC_OWNER",       "KILL",             "LEASE",
+    "LINUX_IMMUTABLE", "MAC_ADMIN",    "MAC_OVERRIDE",    "MKNOD",            "NET_ADMIN",
+    "NET_BIND_SERVICE", "NET_BROADCAST", "NET_RAW",       "PERFMON",          "SETFCAP",
+    "SETGID",        "SETPCAP",        "SETUID",          "SYS_ADMIN",        "SYS_BOOT",
+    "SYS_CHROOT",    "SYS_MODULE",     "SYS_NICE",        "SYS_PACCT",        "SYS_PTRACE",
+    "SYS_RAWIO",     "SYS_RESOURCE",   "SYS_TIME",        "SYS_TTY_CONFIG",   "SYSLOG",
+    "WAKE_ALARM",    NULL};
 static const char *s_dataset_fields[] = {"name", "url", NULL};
 
 json_t *mao_json_parse(const char *text, size_t len, const char *what)
@@ -236,6 +250,128 @@ static int s_spike(mao_tool_t *tool, json_t *json)
     return 0;
 }
 
+int mao_size_parse(long long *out, const char *text)
+{
+    char *end = NULL;
+    if (!text || !*text || isspace((unsigned char)*text))
+        return MAO_EINVAL;
+    double v = strtod(text, &end);
+    double unit = 1;
+    if (end == text || !isfinite(v) || v < 0)
+        return MAO_EINVAL;
+    if (*end) {
+        switch (*end) {
+        case 'k': case 'K': unit = 1024.0; break;
+        case 'm': case 'M': unit = 1024.0 * 1024; break;
+        case 'g': case 'G': unit = 1024.0 * 1024 * 1024; break;
+        default: return MAO_EINVAL;
+        }
+        if (end[1] && strcmp(end + 1, "b") != 0 && strcmp(end + 1, "B") != 0 &&
+            strcmp(end + 1, "iB") != 0)
+            return MAO_EINVAL;
+    }
+    if (v * unit > 9e18)
+        return MAO_EINVAL;
+    *out = (long long)(v * unit);
+    return 0;
+}
+
+/* "resources": {"memory": "256m" or bytes, "cpus": 0.5, "pids": 64}. */
+static int s_resources(mao_limits_t *l, json_t *json)
+{
+    json_t *v = json_object_get(json, "resources");
+    if (!v || json_is_null(v))
+        return 0;
+    if (!json_is_object(v)) {
+        mao_error_set("field \"resources\" must be an object {\"memory\", \"cpus\", \"pids\"}");
+        return MAO_EINVAL;
+    }
+    const char *key;
+    json_t *value;
+    json_object_foreach(v, key, value) {
+        if (strcmp(key, "memory") == 0) {
+            long long bytes = 0;
+            if (json_is_integer(value))
+                bytes = json_integer_value(value);
+            else if (!json_is_string(value) || mao_size_parse(&bytes, json_string_value(value)) < 0)
+                bytes = -1;
+            if (bytes < 4 * 1024 * 1024) {
+                mao_error_set("field \"resources.memory\" must be a size of at least 4m, such "
+                              "as \"256m\" or \"2g\"");
+                return MAO_EINVAL;
+            }
+            l->memory_bytes = bytes;
+        } else if (strcmp(key, "cpus") == 0) {
+            double c = json_number_value(value);
+            if (!json_is_number(value) || !isfinite(c) || c < 0.01 || c > 1024) {
+                mao_error_set("field \"resources.cpus\" must be a number of CPUs from 0.01 to "
+                              "1024");
+                return MAO_EINVAL;
+            }
+            l->nano_cpus = (long long)(c * 1e9);
+        } else if (strcmp(key, "pids") == 0) {
+            if (!json_is_integer(value) || json_integer_value(value) < 8 ||
+                json_integer_value(value) > 1000000) {
+                mao_error_set("field \"resources.pids\" must be a whole number from 8 to "
+                              "1000000");
+                return MAO_EINVAL;
+            }
+            l->pids = (long)json_integer_value(value);
+        } else {
+            mao_error_set("unknown field \"resources.%.40s\" (use memory, cpus, pids)", key);
+            return MAO_EINVAL;
+        }
+    }
+    return 0;
+}
+
+int mao_capability_name(char *out, size_t size, const char *name)
+{
+    char upper[40] = "";
+    const char *n = name;
+    if (n && strncasecmp(n, "CAP_", 4) == 0)
+        n += 4;
+    if (n && strlen(n) < sizeof upper)
+        for (size_t k = 0; n[k]; k++)
+            upper[k] = (char)toupper((unsigned char)n[k]);
+    for (size_t k = 0; s_capabilities[k]; k++)
+        if (strcmp(upper, s_capabilities[k]) == 0 && strlen(upper) < size) {
+            snprintf(out, size, "%s", upper);
+            return 0;
+        }
+    char shown[64];
+    mao_error_set("\"%s\" is not a Linux capability",
+                  name ? mao_text_quote(shown, sizeof shown, name) : "(not a string)");
+    return MAO_EINVAL;
+}
+
+/* "capabilities": ["NET_RAW", "CAP_CHOWN"], stored without CAP_. */
+static int s_capability_list(mao_limits_t *l, json_t *json)
+{
+    json_t *v = json_object_get(json, "capabilities");
+    if (!v || json_is_null(v))
+        return 0;
+    if (!json_is_array(v) || json_array_size(v) > 16) {
+        mao_error_set("field \"capabilities\" must be a list of at most 16 capability names");
+        return MAO_EINVAL;
+    }
+    size_t n = json_array_size(v);
+    if (!(l->capabilities = calloc(n + 1, sizeof *l->capabilities)))
+        return MAO_ENOMEM;
+    for (size_t i = 0; i < n; i++) {
+        const char *name = json_string_value(json_array_get(v, i));
+        char upper[40];
+        if (mao_capability_name(upper, sizeof upper, name) < 0) {
+            mao_error_prefix("field \"capabilities\"");
+            return MAO_EINVAL;
+        }
+        if (!(l->capabilities[i] = strdup(upper)))
+            return MAO_ENOMEM;
+        l->capabilities_len++;
+    }
+    return 0;
+}
+
 int mao_tool_from_json(mao_tool_t *out, json_t *json, mao_parse_mode_t mode, int allow_local)
 {
     int rc;
@@ -257,8 +393,18 @@ int mao_tool_from_json(mao_tool_t *out, json_t *json, mao_parse_mode_t mode, int
         (rc = s_string(&tool.artefact, json, "artefact", 1, 0, S_TEXT_LINE)) < 0 ||
         (rc = s_string(&tool.description, json, "description", 0, 0, S_TEXT_MULTILINE)) < 0 ||
         (rc = s_command(&tool, json)) < 0 || (rc = s_env(&tool, json)) < 0 ||
-        (rc = s_spike(&tool, json)) < 0)
+        (rc = s_spike(&tool, json)) < 0 || (rc = s_resources(&tool.limits, json)) < 0 ||
+        (rc = s_capability_list(&tool.limits, json)) < 0)
         goto cleanup;
+    json_t *w = json_object_get(json, "writable_root");
+    if (w && !json_is_null(w)) {
+        if (!json_is_boolean(w)) {
+            mao_error_set("field \"writable_root\" must be true or false");
+            rc = MAO_EINVAL;
+            goto cleanup;
+        }
+        tool.limits.writable_root = json_is_true(w);
+    }
     if ((rc = mao_url_check(tool.data_repo, mode == MAO_PARSE_STORED || allow_local)) < 0) {
         mao_error_prefix("field \"data_repo\"");
         goto cleanup;
@@ -318,6 +464,25 @@ json_t *mao_tool_to_json(const mao_tool_t *tool)
             json_object_set_new(spike, "threshold", json_real(tool->spike.threshold));
         json_object_set_new(json, "spike", spike);
     }
+    const mao_limits_t *l = &tool->limits;
+    if (l->memory_bytes || l->nano_cpus || l->pids) {
+        json_t *r = json_object();
+        if (l->memory_bytes)
+            json_object_set_new(r, "memory", json_integer(l->memory_bytes));
+        if (l->nano_cpus)
+            json_object_set_new(r, "cpus", json_real((double)l->nano_cpus / 1e9));
+        if (l->pids)
+            json_object_set_new(r, "pids", json_integer(l->pids));
+        json_object_set_new(json, "resources", r);
+    }
+    if (l->capabilities) {
+        json_t *caps = json_array();
+        for (size_t i = 0; i < l->capabilities_len; i++)
+            json_array_append_new(caps, json_string(l->capabilities[i]));
+        json_object_set_new(json, "capabilities", caps);
+    }
+    if (l->writable_root)
+        json_object_set_new(json, "writable_root", json_true());
     return json;
 }
 
@@ -334,6 +499,7 @@ void mao_tool_clear(mao_tool_t *tool)
     free(tool->description);
     s_free_list(tool->command);
     s_free_list(tool->env);
+    s_free_list(tool->limits.capabilities);
     memset(tool, 0, sizeof *tool);
 }
 

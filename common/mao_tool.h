@@ -27,6 +27,18 @@ typedef struct {
     double threshold; /* percent (gain) or robust z-score (mad); 0 for the default */
 } mao_spike_opts_t;
 
+/* What a tool asks of its container: less than the site's limits (a tool
+ * cannot get more than its site allows), named capabilities the site must
+ * allow, a writable root file system. */
+typedef struct {
+    long long memory_bytes; /* 0: the site's limit */
+    long long nano_cpus;    /* 0: the site's */
+    long pids;              /* 0: the site's */
+    char **capabilities;    /* NULL-terminated names without CAP_ ("NET_RAW"); NULL: none */
+    size_t capabilities_len;
+    int writable_root;      /* the root file system is writable (read-only otherwise) */
+} mao_limits_t;
+
 typedef struct {
     char *name;
     char *author;
@@ -41,6 +53,7 @@ typedef struct {
     size_t env_len;
     long timeout_s;      /* optional; 0 for the site's default */
     mao_spike_opts_t spike;
+    mao_limits_t limits; /* optional "resources", "capabilities", "writable_root" */
 } mao_tool_t;
 
 typedef struct {
@@ -65,6 +78,16 @@ int mao_dataset_from_json(mao_dataset_t *out, json_t *json, mao_parse_mode_t mod
                           int allow_local);
 json_t *mao_dataset_to_json(const mao_dataset_t *dataset);
 void mao_dataset_clear(mao_dataset_t *dataset);
+
+/* Docker's name of a Linux capability ("NET_RAW") from "net_raw",
+ * "CAP_NET_RAW", ... into `out` (at least 32 bytes).  Returns 0, or
+ * MAO_EINVAL with a detail when it is not one. */
+int mao_capability_name(char *out, size_t size, const char *name);
+
+/* Reads a size: bytes, or a number with k, m, g (KiB, MiB, GiB; "512m",
+ * "1.5g", "2GiB").  Returns 0, or MAO_EINVAL (no detail: callers name the
+ * setting). */
+int mao_size_parse(long long *out, const char *text);
 
 /* Parses `len` bytes of JSON text into a new reference, or NULL with a detail
  * ("body is not JSON: ... at line 1 column 5"). */

@@ -42,8 +42,8 @@ static const char *s_help_get = "Usage: maoctl run get ID [-o json]\n\nShows one
                                 "site, times, and the spike detector's report.\n";
 static const char *s_help_list =
     "Usage: maoctl run list [--tool T] [--status S] [--limit N] [-o json]\n\n"
-    "Lists recent runs, newest first.  STATUS is queued, running, succeeded, failed\n"
-    "or timed_out.\n";
+    "Lists recent runs, newest first.  STATUS is queued, running, succeeded, failed,\n"
+    "timed_out, or for a schedule's slot that made no run, skipped or missed.\n";
 static const char *s_help_logs = "Usage: maoctl run logs ID\n\nPrints the tail of the run's "
                                  "container log (stdout and stderr) as the worker kept it.\n";
 

@@ -402,26 +402,33 @@ static int s_cron(zloop_t *loop, int timer_id, void *arg)
 
 static int s_size(long long *out, const char *text, const char *key)
 {
-    char *end = NULL;
-    double v = strtod(text, &end);
-    double unit = 1;
-    if (end && *end) {
-        switch (*end) {
-        case 'k': case 'K': unit = 1024.0; break;
-        case 'm': case 'M': unit = 1024.0 * 1024; break;
-        case 'g': case 'G': unit = 1024.0 * 1024 * 1024; break;
-        default: unit = 0;
-        }
-        if (end[1] && strcmp(end + 1, "b") != 0 && strcmp(end + 1, "B") != 0 &&
-            strcmp(end + 1, "iB") != 0)
-            unit = 0;
-    }
-    if (end == text || unit == 0 || v < 0) {
+    if (mao_size_parse(out, text) < 0) {
         mao_error_set("[WORKER] %s = '%s': expected a size such as 512m or 2g, or 0 for none",
                       key, text);
         return MAO_EINVAL;
     }
-    *out = (long long)(v * unit);
+    return 0;
+}
+
+/* [WORKER] allow_capabilities = NET_RAW, CHOWN: kept as ",NET_RAW,CHOWN,". */
+static int s_allow_caps(worker_site_t *site, const char *text)
+{
+    char buf[512], name[40];
+    snprintf(buf, sizeof buf, "%s", text);
+    size_t used = (size_t)snprintf(site->allow_caps, sizeof site->allow_caps, ",");
+    char *save = NULL;
+    for (char *item = strtok_r(buf, ", ", &save); item; item = strtok_r(NULL, ", ", &save)) {
+        if (mao_capability_name(name, sizeof name, item) < 0) {
+            mao_error_prefix("[WORKER] allow_capabilities");
+            return MAO_EINVAL;
+        }
+        if (used + strlen(name) + 2 > sizeof site->allow_caps) {
+            mao_error_set("[WORKER] allow_capabilities is too long");
+            return MAO_EINVAL;
+        }
+        used += (size_t)snprintf(site->allow_caps + used, sizeof site->allow_caps - used, "%s,",
+                                 name);
+    }
     return 0;
 }
 
@@ -522,7 +529,8 @@ static int s_settings(worker_agent_t *self)
                                &site->allow_local)) < 0)
         return rc;
     site->pids = cpus_milli;
-    if ((rc = s_size(&site->memory_bytes, mao_cfg_get(cfg, "WORKER", "memory"), "memory")) < 0)
+    if ((rc = s_size(&site->memory_bytes, mao_cfg_get(cfg, "WORKER", "memory"), "memory")) < 0 ||
+        (rc = s_allow_caps(site, mao_cfg_get(cfg, "WORKER", "allow_capabilities"))) < 0)
         return rc;
     char *end = NULL;
     const char *cpus_text = mao_cfg_get(cfg, "WORKER", "cpus");

@@ -220,6 +220,16 @@ static int s_dataset(worker_job_t *job, const char *datadir, s_outcome_t *o)
     return rc;
 }
 
+/* The smaller of two limits where 0 means none. */
+static long long s_lower(long long site, long long tool)
+{
+    if (tool <= 0)
+        return site;
+    if (site <= 0)
+        return tool;
+    return tool < site ? tool : site;
+}
+
 /* Steps 3 to 5: run the container, wait, keep the log tail, remove it. */
 static void s_container(worker_job_t *job, worker_docker_t *docker, const char *datadir,
                         s_outcome_t *o)
@@ -245,10 +255,25 @@ static void s_container(worker_job_t *job, worker_docker_t *docker, const char *
     spec.tool = job->tool.name;
     spec.labels = labels;
     spec.label_count = sizeof labels / sizeof labels[0];
-    spec.memory_bytes = site->memory_bytes;
-    spec.nano_cpus = site->nano_cpus;
-    spec.pids_limit = site->pids;
+    /* A tool may ask for less than the site's limits, never for more. */
+    const mao_limits_t *want = &job->tool.limits;
+    spec.memory_bytes = s_lower(site->memory_bytes, want->memory_bytes);
+    spec.nano_cpus = s_lower(site->nano_cpus, want->nano_cpus);
+    spec.pids_limit = s_lower(site->pids, want->pids);
     spec.network_mode = site->network;
+    spec.readonly_rootfs = !want->writable_root;
+    for (size_t i = 0; i < want->capabilities_len; i++) {
+        char needle[48];
+        snprintf(needle, sizeof needle, ",%s,", want->capabilities[i]);
+        if (!strstr(site->allow_caps, needle)) {
+            s_fail(o, "failed", "the tool asks for capability %s, which this site does not "
+                                "allow ([WORKER] allow_capabilities)",
+                   want->capabilities[i]);
+            o->failure = "tool";
+            return;
+        }
+    }
+    spec.cap_add = (const char *const *)want->capabilities;
     snprintf(name, sizeof name, "mao-%s-%ld", job->run, job->attempt);
 
     rc = worker_docker_create(docker, &spec, name, id);
@@ -302,7 +327,7 @@ static void s_container(worker_job_t *job, worker_docker_t *docker, const char *
         s_infra(o, "lost track of the container: %s", mao_error_last());
     } else if (oom) {
         s_fail(o, "failed", "killed for using more than its memory limit of %lld MiB",
-               site->memory_bytes / (1024 * 1024));
+               (long long)spec.memory_bytes / (1024 * 1024));
     } else if (o->exit_code != 0) {
         s_fail(o, "failed", "the tool exited with code %ld", o->exit_code);
     }

@@ -47,6 +47,7 @@ typedef struct {
     long long memory_bytes; /* container limits; 0: none */
     long long nano_cpus;
     long long pids;
+    char allow_caps[512];   /* ",NET_RAW,CHOWN,": capabilities tools may ask for */
     pthread_mutex_t clone_lock; /* one clone at a time into importdir */
     pthread_mutex_t watch_lock;  /* guards the watched folders below */
     struct {

@@ -117,6 +117,64 @@ static void test_tool__refuses_bad_input(void **state)
     t = json_string("not an object"), s_expect_refused(t, "JSON object");
 }
 
+static void test_tool__limits(void **state)
+{
+    json_t *in = s_tool();
+    json_object_set_new(in, "resources", json_pack("{s:s, s:f, s:i}", "memory", "256m", "cpus",
+                                                   0.5, "pids", 64));
+    json_object_set_new(in, "capabilities", json_pack("[s,s]", "net_raw", "CAP_CHOWN"));
+    json_object_set_new(in, "writable_root", json_true());
+    mao_tool_t tool;
+    assert_int_equal(mao_tool_from_json(&tool, in, MAO_PARSE_STRICT, 0), 0);
+    assert_int_equal(tool.limits.memory_bytes, 256LL * 1024 * 1024);
+    assert_int_equal(tool.limits.nano_cpus, 500000000LL);
+    assert_int_equal(tool.limits.pids, 64);
+    assert_int_equal(tool.limits.capabilities_len, 2);
+    assert_string_equal(tool.limits.capabilities[0], "NET_RAW");
+    assert_string_equal(tool.limits.capabilities[1], "CHOWN");
+    assert_true(tool.limits.writable_root);
+    /* Stored in a canonical form that reads back the same. */
+    json_t *out = mao_tool_to_json(&tool);
+    mao_tool_t again;
+    assert_int_equal(mao_tool_from_json(&again, out, MAO_PARSE_STRICT, 0), 0);
+    assert_int_equal(again.limits.memory_bytes, tool.limits.memory_bytes);
+    assert_int_equal(again.limits.nano_cpus, tool.limits.nano_cpus);
+    assert_string_equal(again.limits.capabilities[1], "CHOWN");
+    mao_tool_clear(&again);
+    json_decref(out);
+    json_decref(in);
+    mao_tool_clear(&tool);
+
+    json_t *t;
+    t = s_tool(), json_object_set_new(t, "resources", json_pack("{s:s}", "memory", "lots")),
+    s_expect_refused(t, "resources.memory");
+    t = s_tool(), json_object_set_new(t, "resources", json_pack("{s:i}", "memory", 1000)),
+    s_expect_refused(t, "at least 4m");
+    t = s_tool(), json_object_set_new(t, "resources", json_pack("{s:i}", "cpus", 0)),
+    s_expect_refused(t, "resources.cpus");
+    t = s_tool(), json_object_set_new(t, "resources", json_pack("{s:i}", "pids", 2)),
+    s_expect_refused(t, "resources.pids");
+    t = s_tool(), json_object_set_new(t, "resources", json_pack("{s:i}", "disk", 2)),
+    s_expect_refused(t, "resources.disk");
+    t = s_tool(), json_object_set_new(t, "capabilities", json_pack("[s]", "ALL")),
+    s_expect_refused(t, "not a Linux capability");
+    t = s_tool(), json_object_set_new(t, "capabilities", json_pack("[i]", 3)),
+    s_expect_refused(t, "not a Linux capability");
+    t = s_tool(), json_object_set_new(t, "writable_root", json_string("yes")),
+    s_expect_refused(t, "writable_root");
+
+    long long size = 0;
+    assert_int_equal(mao_size_parse(&size, "1.5g"), 0);
+    assert_int_equal(size, 1610612736LL);
+    assert_int_equal(mao_size_parse(&size, "2GiB"), 0);
+    assert_int_equal(mao_size_parse(&size, "512"), 0);
+    assert_int_equal(size, 512);
+    assert_int_equal(mao_size_parse(&size, "12x"), MAO_EINVAL);
+    assert_int_equal(mao_size_parse(&size, "-1m"), MAO_EINVAL);
+    assert_int_equal(mao_size_parse(&size, ""), MAO_EINVAL);
+    assert_int_equal(mao_size_parse(&size, "1e30g"), MAO_EINVAL);
+}
+
 static void test_tool__stored_records_are_tolerant_but_checked(void **state)
 {
     json_t *t = s_tool();
@@ -166,6 +224,7 @@ int main(void)
         cmocka_unit_test(test_tool__quotes_round_trip),
         cmocka_unit_test(test_tool__optional_fields),
         cmocka_unit_test(test_tool__refuses_bad_input),
+        cmocka_unit_test(test_tool__limits),
         cmocka_unit_test(test_tool__stored_records_are_tolerant_but_checked),
         cmocka_unit_test(test_tool__dataset),
         cmocka_unit_test(test_tool__json_parse_errors),
