@@ -25,6 +25,7 @@
 
 #define S_MAX_REPLY (64u * 1024 * 1024) /* a reply larger than this is refused */
 #define S_MAX_ENDPOINTS 16
+#define S_EAUTH (-100) /* internal: the token was refused (expired); never returned */
 
 struct mao_etcd_t {
     char *endpoints[S_MAX_ENDPOINTS]; /* base URLs without trailing '/' */
@@ -38,6 +39,10 @@ struct mao_etcd_t {
     size_t pool_count;       /* handles in the pool */
     size_t pool_cap;         /* room in the pool array */
     struct curl_slist *hdrs; /* Content-Type, and no Expect: 100-continue */
+    char *cacert, *cert, *key; /* TLS files, or NULL */
+    char *user, *password;   /* etcd authentication, or NULL */
+    pthread_mutex_t auth_lock; /* guards `token` */
+    char *token;             /* the current auth token, or NULL */
 };
 
 typedef struct {
@@ -295,6 +300,78 @@ static void s_give_back(mao_etcd_t *self, CURL *h)
     pthread_mutex_unlock(&self->lock);
 }
 
+/* TLS files on a handle, when given. */
+static void s_tls(mao_etcd_t *self, CURL *h)
+{
+    if (self->cacert)
+        curl_easy_setopt(h, CURLOPT_CAINFO, self->cacert);
+    if (self->cert)
+        curl_easy_setopt(h, CURLOPT_SSLCERT, self->cert);
+    if (self->key)
+        curl_easy_setopt(h, CURLOPT_SSLKEY, self->key);
+}
+
+/* The headers of one request: the shared ones, plus the auth token when
+ * etcd authentication is on (a new list the caller frees, else NULL with
+ * *use pointing at the shared one). */
+static struct curl_slist *s_headers(mao_etcd_t *self, struct curl_slist **use)
+{
+    *use = self->hdrs;
+    if (!self->user)
+        return NULL;
+    pthread_mutex_lock(&self->auth_lock);
+    struct curl_slist *list = NULL;
+    if (self->token) {
+        char line[600];
+        snprintf(line, sizeof line, "Authorization: %s", self->token);
+        list = curl_slist_append(NULL, "Content-Type: application/json");
+        list = list ? curl_slist_append(list, "Expect:") : NULL;
+        list = list ? curl_slist_append(list, line) : NULL;
+    }
+    pthread_mutex_unlock(&self->auth_lock);
+    if (list)
+        *use = list;
+    return list;
+}
+
+static int s_call_once(mao_etcd_t *self, const char *path, json_t *body, int idempotent,
+                       json_t **reply);
+
+/* Asks etcd for a token with the user and password (any thread). */
+static int s_authenticate(mao_etcd_t *self)
+{
+    json_t *reply = NULL;
+    json_t *body = json_pack("{s:s, s:s}", "name", self->user, "password", self->password);
+    if (!body)
+        return MAO_ENOMEM;
+    int rc = s_call_once(self, "/v3/auth/authenticate", body, 1, &reply);
+    json_decref(body);
+    if (rc < 0) {
+        /* Whatever etcd said, it is not the caller's request that is wrong. */
+        mao_error_prefix("etcd authentication as %s", self->user);
+        return rc == MAO_ENOMEM ? rc : MAO_EUNAVAILABLE;
+    }
+    const char *token = json_string_value(json_object_get(reply, "token"));
+    pthread_mutex_lock(&self->auth_lock);
+    free(self->token);
+    self->token = token ? strdup(token) : NULL;
+    pthread_mutex_unlock(&self->auth_lock);
+    json_decref(reply);
+    if (!token) {
+        mao_error_set("etcd authentication as %s gave no token", self->user);
+        return MAO_EUNAVAILABLE;
+    }
+    return 0;
+}
+
+static int s_has_token(mao_etcd_t *self)
+{
+    pthread_mutex_lock(&self->auth_lock);
+    int has = self->token != NULL;
+    pthread_mutex_unlock(&self->auth_lock);
+    return has;
+}
+
 /* Maps an error body from the gateway ({"error","message","code"}) to a code. */
 static int s_grpc_error(json_t *reply, long status, const char *endpoint)
 {
@@ -310,6 +387,8 @@ static int s_grpc_error(json_t *reply, long status, const char *endpoint)
     case 3: return MAO_EINVAL;         /* INVALID_ARGUMENT */
     case 9: return MAO_ECONFLICT;      /* FAILED_PRECONDITION */
     case 8: return MAO_EUNAVAILABLE;   /* RESOURCE_EXHAUSTED */
+    case 16: return S_EAUTH;         /* UNAUTHENTICATED: a token to renew */
+    case 7: return MAO_EFAIL;          /* PERMISSION_DENIED */
     default: return status >= 500 ? MAO_EUNAVAILABLE : MAO_EFAIL;
     }
 }
@@ -322,7 +401,30 @@ static int s_grpc_error(json_t *reply, long status, const char *endpoint)
 static int s_call(mao_etcd_t *self, const char *path, json_t *body, int idempotent,
                   json_t **reply)
 {
+    int rc;
+    if (self->user && !s_has_token(self) && (rc = s_authenticate(self)) < 0)
+        return rc;
+    rc = s_call_once(self, path, body, idempotent, reply);
+    if (rc == S_EAUTH && self->user) {
+        /* The token expired (or etcd restarted): a new one, and once more. */
+        mao_error_clear();
+        if ((rc = s_authenticate(self)) < 0)
+            return rc;
+        rc = s_call_once(self, path, body, idempotent, reply);
+    }
+    if (rc == S_EAUTH)
+        rc = MAO_EFAIL;
+    return rc;
+}
+
+static int s_call_once(mao_etcd_t *self, const char *path, json_t *body, int idempotent,
+                       json_t **reply)
+{
     int rc = MAO_EUNAVAILABLE;
+    struct curl_slist *hdrs = NULL;
+    struct curl_slist *own = strcmp(path, "/v3/auth/authenticate") == 0
+                                 ? (hdrs = self->hdrs, NULL)
+                                 : s_headers(self, &hdrs);
     char *text = json_dumps(body, JSON_COMPACT);
     CURL *h = s_borrow(self);
     s_buf_t buf = {0};
@@ -347,7 +449,8 @@ static int s_call(mao_etcd_t *self, const char *path, json_t *body, int idempote
         curl_easy_setopt(h, CURLOPT_URL, url);
         curl_easy_setopt(h, CURLOPT_POSTFIELDS, text);
         curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long)strlen(text));
-        curl_easy_setopt(h, CURLOPT_HTTPHEADER, self->hdrs);
+        curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
+        s_tls(self, h);
         curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, s_on_body);
         curl_easy_setopt(h, CURLOPT_WRITEDATA, &buf);
         curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
@@ -383,8 +486,14 @@ static int s_call(mao_etcd_t *self, const char *path, json_t *body, int idempote
         json_t *parsed = json_loadb(buf.data ? buf.data : "", buf.len, 0, &jerr);
         if (!parsed || !json_is_object(parsed)) {
             json_decref(parsed);
-            mao_error_set("etcd at %s answered HTTP %ld with a body that is not JSON", endpoint,
-                          status);
+            /* Say what it said (etcd's gateway answers some refusals in plain text). */
+            char said[160] = "";
+            size_t n = 0;
+            for (size_t k = 0; buf.data && k < buf.len && n + 1 < sizeof said; k++)
+                said[n++] = (buf.data[k] >= 0x20 && buf.data[k] < 0x7f) ? buf.data[k] : ' ';
+            said[n] = '\0';
+            mao_error_set("etcd at %s answered HTTP %ld with a body that is not JSON%s%s",
+                          endpoint, status, said[0] ? ": " : "", said);
             rc = MAO_EMALFORMED;
             goto cleanup;
         }
@@ -403,6 +512,7 @@ static int s_call(mao_etcd_t *self, const char *path, json_t *body, int idempote
     mao_error_set("etcd unreachable (%s)", tried[0] ? tried : "no endpoint");
     rc = MAO_EUNAVAILABLE;
 cleanup:
+    curl_slist_free_all(own);
     s_give_back(self, h);
     free(buf.data);
     free(text);
@@ -443,6 +553,24 @@ int mao_etcd_open(mao_etcd_t **out, const mao_etcd_opts_t *opts)
         return MAO_ENOMEM;
     pthread_once(&s_curl_once, s_curl_init);
     pthread_mutex_init(&self->lock, NULL);
+    pthread_mutex_init(&self->auth_lock, NULL);
+    const char *given[] = {opts->cacert, opts->cert, opts->key, opts->user, opts->password};
+    char **kept[] = {&self->cacert, &self->cert, &self->key, &self->user, &self->password};
+    for (size_t i = 0; i < 5; i++)
+        if (given[i] && *given[i] && !(*kept[i] = strdup(given[i]))) {
+            rc = MAO_ENOMEM;
+            goto cleanup;
+        }
+    if ((self->cert != NULL) != (self->key != NULL)) {
+        mao_error_set("an etcd client certificate and its key go together");
+        rc = MAO_EINVAL;
+        goto cleanup;
+    }
+    if (self->user && !self->password) {
+        mao_error_set("etcd user %s has no password", self->user);
+        rc = MAO_EINVAL;
+        goto cleanup;
+    }
     self->timeout_ms = opts->timeout_ms > 0 ? opts->timeout_ms : 3000;
     self->prefix = strdup(opts->prefix ? opts->prefix : "");
     list = strdup(opts->endpoints ? opts->endpoints : "");
@@ -498,6 +626,13 @@ void mao_etcd_destroy(mao_etcd_t **self_p)
         free(self->endpoints[i]);
     curl_slist_free_all(self->hdrs);
     free(self->prefix);
+    free(self->cacert);
+    free(self->cert);
+    free(self->key);
+    free(self->user);
+    free(self->password);
+    free(self->token);
+    pthread_mutex_destroy(&self->auth_lock);
     pthread_mutex_destroy(&self->lock);
     free(self);
     *self_p = NULL;
@@ -1069,6 +1204,7 @@ int mao_etcd_watch(mao_etcd_t *self, const char *key, int prefix, int64_t start_
     char *text = NULL;
     char errbuf[CURL_ERROR_SIZE];
     s_watch_t w = {.self = self, .fn = fn, .arg = arg, .stop = stop, .next = start_revision};
+    struct curl_slist *watch_hdrs = NULL;
     json_t *req = json_object();
     CURL *h = curl_easy_init();
 
@@ -1097,7 +1233,13 @@ int mao_etcd_watch(mao_etcd_t *self, const char *key, int prefix, int64_t start_
         curl_easy_reset(h);
         curl_easy_setopt(h, CURLOPT_URL, url);
         curl_easy_setopt(h, CURLOPT_POSTFIELDS, text);
-        curl_easy_setopt(h, CURLOPT_HTTPHEADER, self->hdrs);
+        struct curl_slist *hdrs = NULL;
+        if (self->user && !s_has_token(self) && (rc = s_authenticate(self)) < 0)
+            goto cleanup;
+        curl_slist_free_all(watch_hdrs);
+        watch_hdrs = s_headers(self, &hdrs);
+        curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
+        s_tls(self, h);
         curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, s_watch_body);
         curl_easy_setopt(h, CURLOPT_WRITEDATA, &w);
         curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
@@ -1134,6 +1276,14 @@ int mao_etcd_watch(mao_etcd_t *self, const char *key, int prefix, int64_t start_
         rc = MAO_EUNAVAILABLE;
     }
 cleanup:
+    if (rc < 0 && self->user && !w.created) {
+        /* Perhaps the token expired: the next watch asks for a new one. */
+        pthread_mutex_lock(&self->auth_lock);
+        free(self->token);
+        self->token = NULL;
+        pthread_mutex_unlock(&self->auth_lock);
+    }
+    curl_slist_free_all(watch_hdrs);
     if (next_revision)
         *next_revision = w.next;
     free(w.line.data);

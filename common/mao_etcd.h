@@ -42,6 +42,11 @@ typedef struct {
     const char *endpoints; /* comma-separated URLs, e.g. "http://127.0.0.1:2379" */
     const char *prefix;    /* key prefix, e.g. "/mao/"; "" for none */
     long timeout_ms;       /* bound on one unary request; 0 means 3000 */
+    const char *cacert;    /* https: CA certificates (PEM) to trust; NULL or "": the system's */
+    const char *cert;      /* https: client certificate (PEM), for client-cert-auth */
+    const char *key;       /* its key */
+    const char *user;      /* etcd authentication: user and password; NULL or "": none */
+    const char *password;
 } mao_etcd_opts_t;
 
 /* Opens a client (no connection is made yet).  Returns 0, MAO_EINVAL when

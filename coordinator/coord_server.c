@@ -84,7 +84,12 @@ static int s_open_etcd(coord_server_t *self, mao_cfg_t *cfg)
         return rc;
     mao_etcd_opts_t eopts = {.endpoints = endpoints,
                              .prefix = mao_cfg_get(cfg, "ETCD", "prefix"),
-                             .timeout_ms = timeout_ms};
+                             .timeout_ms = timeout_ms,
+                             .cacert = mao_cfg_get(cfg, "ETCD", "cacert"),
+                             .cert = mao_cfg_get(cfg, "ETCD", "cert"),
+                             .key = mao_cfg_get(cfg, "ETCD", "key"),
+                             .user = mao_cfg_get(cfg, "ETCD", "user"),
+                             .password = mao_cfg_get(cfg, "ETCD", "password")};
     return mao_etcd_open(&self->etcd, &eopts);
 }
 
