@@ -312,7 +312,9 @@ static void s_on_hello(coord_server_t *self, const char *from, json_t *msg)
         w->since_ms = now;
     }
     /* What the worker still runs or holds results for is real; any other run
-     * we thought it had is lost. */
+     * it had accepted is lost.  A run sent but not yet accepted may simply not
+     * have reached the worker when it said hello (hellos are repeated until
+     * answered): its acceptance, or the dispatch timeout, settles it. */
     json_t *running = json_object_get(msg, "running");
     json_t *spooled = json_object_get(msg, "spooled");
     zlistx_t *lost = zlistx_new();
@@ -326,7 +328,7 @@ static void s_on_hello(coord_server_t *self, const char *from, json_t *msg)
         json_array_foreach(running, i, id) listed |= strcmp(json_string_value(id), run->id) == 0;
         json_array_foreach(spooled, i, id) listed |= strcmp(json_string_value(id), run->id) == 0;
         w->in_flight++;
-        if (!listed)
+        if (!listed && run->status == COORD_RUN_RUNNING)
             zlistx_add_end(lost, run);
     }
     for (coord_run_t *run = zlistx_first(lost); run; run = zlistx_next(lost))

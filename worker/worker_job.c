@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <spawn.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -356,6 +357,23 @@ static void s_tail_append(char *tail, size_t *len, const char *buf, size_t n)
     *len += n;
 }
 
+/* The file `name` names: itself when it holds a '/', else the first
+ * executable of that name in the tools' PATH. */
+static int s_find_program(char *out, size_t size, const char *name)
+{
+    if (strchr(name, '/')) {
+        snprintf(out, size, "%s", name);
+        return access(out, X_OK) == 0 ? 0 : -1;
+    }
+    static const char *dirs[] = {"/usr/local/bin", "/usr/bin", "/bin"};
+    for (size_t i = 0; i < sizeof dirs / sizeof dirs[0]; i++) {
+        snprintf(out, size, "%s/%s", dirs[i], name);
+        if (access(out, X_OK) == 0)
+            return 0;
+    }
+    return -1;
+}
+
 /* Steps 1 and 3 to 5 for a site whose runtime is exec: the tool's command
  * runs as a local process of the worker's user in the dataset folder, with
  * the tool's environment, its own process group (killed whole on timeout or
@@ -376,32 +394,50 @@ static void s_exec_run(worker_job_t *job, const char *datadir, s_outcome_t *o)
         s_infra(o, "cannot make a pipe: %s", strerror(errno));
         return;
     }
-    pid_t pid = fork();
-    if (pid < 0) {
+    /* posix_spawn: exec errors come back here, and nothing of ours runs in a
+     * copy of this process.  The command is looked up in the tool's PATH. */
+    char path[4096];
+    if (s_find_program(path, sizeof path, argv[0]) < 0) {
         close(out[0]);
         close(out[1]);
-        s_infra(o, "cannot start a process: %s", strerror(errno));
+        s_fail(o, "failed", "the command could not run: %s is not an executable file%s",
+               argv[0], strchr(argv[0], '/') ? "" : " in /usr/local/bin, /usr/bin or /bin");
+        o->failure = "tool";
         return;
     }
-    if (pid == 0) {
-        setpgid(0, 0);
-        dup2(out[1], STDOUT_FILENO);
-        dup2(out[1], STDERR_FILENO);
-        int devnull = open("/dev/null", O_RDONLY);
-        if (devnull >= 0)
-            dup2(devnull, STDIN_FILENO);
-        if (chdir(datadir) < 0)
-            _exit(126);
-        char *envp[MAO_ENV_MAX + 4];
-        size_t n = 0;
-        envp[n++] = "PATH=/usr/local/bin:/usr/bin:/bin";
-        envp[n++] = "MAO_DATA=.";
-        for (size_t i = 0; i < job->tool.env_len && n < MAO_ENV_MAX + 3; i++)
-            envp[n++] = job->tool.env[i];
-        envp[n] = NULL;
-        execvpe(argv[0], argv, envp);
-        dprintf(STDERR_FILENO, "cannot run %s: %s\n", argv[0], strerror(errno));
-        _exit(127);
+    char *envp[MAO_ENV_MAX + 4];
+    size_t n = 0;
+    envp[n++] = "PATH=/usr/local/bin:/usr/bin:/bin";
+    envp[n++] = "MAO_DATA=.";
+    for (size_t i = 0; i < job->tool.env_len && n < MAO_ENV_MAX + 3; i++)
+        envp[n++] = job->tool.env[i];
+    envp[n] = NULL;
+    posix_spawn_file_actions_t fa;
+    posix_spawnattr_t attr;
+    sigset_t none, all;
+    sigemptyset(&none);
+    sigfillset(&all);
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_adddup2(&fa, out[1], STDOUT_FILENO);
+    posix_spawn_file_actions_adddup2(&fa, out[1], STDERR_FILENO);
+    posix_spawn_file_actions_addchdir_np(&fa, datadir);
+    posix_spawnattr_init(&attr);
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
+                                        POSIX_SPAWN_SETSIGDEF);
+    posix_spawnattr_setpgroup(&attr, 0);
+    posix_spawnattr_setsigmask(&attr, &none);
+    posix_spawnattr_setsigdefault(&attr, &all);
+    pid_t pid;
+    int err = posix_spawn(&pid, path, &fa, &attr, argv, envp);
+    posix_spawn_file_actions_destroy(&fa);
+    posix_spawnattr_destroy(&attr);
+    if (err) {
+        close(out[0]);
+        close(out[1]);
+        s_fail(o, "failed", "the command could not run: %s: %s", argv[0], strerror(err));
+        o->failure = "tool";
+        return;
     }
     close(out[1]);
     long timeout = job->timeout_s > 0   ? job->timeout_s
@@ -454,8 +490,6 @@ static void s_exec_run(worker_job_t *job, const char *datadir, s_outcome_t *o)
         s_fail(o, "failed", "cancelled: %s", job->cancel_reason);
     else if (killed)
         s_fail(o, "timed_out", "ran longer than its timeout of %ld s and was stopped", timeout);
-    else if (o->exit_code == 127)
-        s_fail(o, "failed", "the command could not run: %s", tail);
     else if (o->exit_code != 0)
         s_fail(o, "failed", "the tool exited with code %ld", o->exit_code);
 }

@@ -33,6 +33,9 @@ SOURCE = os.environ.get("MAO_SOURCE") or os.path.dirname(os.path.dirname(os.path
 BIN = os.environ.get("MAO_BIN") or os.path.join(SOURCE, "build", "bin")
 SANITIZE = os.environ.get("MAO_SANITIZE", "").lower() in ("1", "on", "true", "yes")
 KEEP = os.environ.get("MAO_TEST_KEEP") == "1"  # keep the temporary folder for debugging
+# MAO_VALGRIND=1: the mao daemons run under valgrind (memcheck); a daemon that
+# stops with an invalid access or a leak fails its test (stop_clean).
+VALGRIND = os.environ.get("MAO_VALGRIND", "").lower() in ("1", "on", "true", "yes")
 
 _libc = ctypes.CDLL("libc.so.6", use_errno=True)
 _PR_SET_PDEATHSIG = 1
@@ -167,7 +170,11 @@ class Proc:
 
     def stop_clean(self):
         """Stops a mao daemon and checks it exits 0 with no sanitizer report."""
-        rc = self.stop()
+        rc = self.stop(timeout=120 if VALGRIND else 20)
+        if VALGRIND:
+            report = valgrind_reports(self.env, self.name)
+            if report.strip() or rc == 99:
+                raise AssertionError(f"{self.name}: valgrind found errors:\n{report[-8000:]}")
         text = self.log()
         for marker in SANITIZER_MARKERS:
             if marker in text:
@@ -231,6 +238,27 @@ class Etcd(Proc):
         self._call("/v3/kv/put", {"key": _b64(key), "value": base64.b64encode(value).decode()})
 
 
+def valgrind_argv(env, name):
+    """memcheck in front of a daemon: every invalid access is an error, and so
+    are definite and indirect leaks at exit (exit code 99)."""
+    return ["valgrind", "--quiet", "--error-exitcode=99", "--leak-check=full",
+            "--show-leak-kinds=definite,indirect", "--errors-for-leak-kinds=definite,indirect",
+            "--num-callers=30", "--suppressions=" + os.path.join(
+                SOURCE, "tests", "sanitizer", "valgrind.supp"),
+            "--log-file=" + os.path.join(env.valgrind_dir(), name + ".valgrind.%p")]
+
+
+def valgrind_reports(env, name):
+    """What valgrind said about a daemon's runs (empty when clean)."""
+    text = ""
+    folder = env.valgrind_dir()
+    for f in sorted(os.listdir(folder)):
+        if f.startswith(name + ".valgrind."):
+            with open(os.path.join(folder, f), errors="replace") as fh:
+                text += fh.read()
+    return text
+
+
 def _b64(text):
     return base64.b64encode(text.encode()).decode()
 
@@ -241,8 +269,10 @@ class Daemon(Proc):
     def __init__(self, env, name, exe, config, extra_env=None):
         self.config_path = os.path.join(env.dir, name + ".conf")
         write_config(self.config_path, config)
-        super().__init__(env, name, [os.path.join(BIN, exe), "-c", self.config_path],
-                         extra_env=extra_env)
+        argv = [os.path.join(BIN, exe), "-c", self.config_path]
+        if VALGRIND:
+            argv = valgrind_argv(env, name) + argv
+        super().__init__(env, name, argv, extra_env=extra_env)
 
 
 class Coordinator(Daemon):
@@ -641,7 +671,35 @@ class TestEnv:
         run(git + ["clone", "-q", "--bare", work, bare])
         return bare
 
+    def valgrind_dir(self):
+        """Where valgrind writes its reports: a folder any user may write to,
+        for workers that run as another user."""
+        if not getattr(self, "_valgrind_dir", None):
+            self._valgrind_dir = tempfile.mkdtemp(prefix=f"mao-vg-{self.name}-")
+            os.chmod(self._valgrind_dir, 0o1777)
+            self.closers.append(lambda: shutil.rmtree(self._valgrind_dir, ignore_errors=True))
+        return self._valgrind_dir
+
     # ---- teardown ----
+    def stop_daemons_under_valgrind(self):
+        """Stops the mao daemons still running with SIGTERM, so that valgrind
+        checks them for leaks too, and fails on any report (of those stopped
+        earlier as well)."""
+        reports = []
+        for p in self.procs:
+            if not isinstance(p, Daemon):
+                continue
+            if p.running():
+                try:
+                    p.stop(timeout=120)
+                except AssertionError as e:
+                    reports.append(str(e))
+            text = valgrind_reports(self, p.name)
+            if text.strip():
+                reports.append(f"----- valgrind: {p.name} -----\n{text[-8000:]}")
+        if reports:
+            raise AssertionError("\n".join(reports))
+
     def close(self, failed):
         for close in self.closers:
             try:
@@ -712,6 +770,8 @@ def main(namespace):
         failed = False
         try:
             fn(env)
+            if VALGRIND:
+                env.stop_daemons_under_valgrind()
             print(f"ok   {name} ({time.monotonic() - start:.1f} s)", flush=True)
         except Exception:  # noqa: BLE001
             failed = True
