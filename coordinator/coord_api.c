@@ -552,7 +552,60 @@ static json_t *s_start_run(coord_api_t *api, const char *name, const char *site,
     return json;
 }
 
-/* POST /v1/tools/{name}/runs {"site": S, "wait": seconds}. */
+/* One run at every site with a worker up: {"group", "runs": [...]}. */
+static json_t *s_start_group(coord_api_t *api, const char *name, long wait, s_resp_t *resp)
+{
+    coord_server_t *server = api->server;
+    json_t *tool = NULL;
+    char group[MAO_ID_LEN + 1];
+    int rc = coord_registry_get(&tool, server->registry, COORD_TOOLS, name);
+    s_note_etcd(api, rc);
+    if (rc < 0) {
+        if (rc == MAO_EMALFORMED)
+            s_fail(resp, 500, "damaged_record", mao_error_last());
+        else
+            s_fail_rc(resp, rc);
+        return NULL;
+    }
+    json_t *ids = json_array();
+    rc = coord_dispatch_submit_all(server, tool, "manual", group, ids);
+    json_decref(tool);
+    if (rc < 0) {
+        json_decref(ids);
+        if (rc == MAO_EUNAVAILABLE)
+            s_fail(resp, 409, "no_worker", mao_error_last());
+        else
+            s_fail_rc(resp, rc);
+        return NULL;
+    }
+    json_t *runs = json_array();
+    int64_t deadline = mao_now_ms() + wait * 1000;
+    int done = 1;
+    size_t i;
+    json_t *id;
+    pthread_mutex_lock(&server->lock);
+    json_array_foreach(ids, i, id) {
+        const char *rid = json_string_value(id);
+        coord_run_t *run = wait > 0 ? s_wait_run(server, rid, 0, deadline, 1)
+                                    : coord_dispatch_find(server, rid);
+        json_t *json = run ? coord_run_to_json(run, 1, 0) : json_pack("{s:s}", "id", rid);
+        if (run) {
+            json_object_set_new(json, "version", json_integer(run->version));
+            const char *why = coord_dispatch_why_waiting(server, run);
+            if (why)
+                json_object_set_new(json, "waiting_for", json_string(why));
+        }
+        done &= run && coord_run_terminal(run);
+        json_array_append_new(runs, json);
+    }
+    pthread_mutex_unlock(&server->lock);
+    json_decref(ids);
+    resp->status = wait > 0 ? (done ? 200 : 202) : 201;
+    return json_pack("{s:s, s:o}", "group", group, "runs", runs);
+}
+
+/* POST /v1/tools/{name}/runs {"site": S, "wait": seconds} or
+ * {"all_sites": true, "wait": seconds}. */
 static void s_tool_runs(coord_api_t *api, struct MHD_Connection *conn, const char *method,
                         const char *name, s_req_t *req, s_resp_t *resp)
 {
@@ -567,7 +620,16 @@ static void s_tool_runs(coord_api_t *api, struct MHD_Connection *conn, const cha
     if (!site && body)
         site = json_string_value(json_object_get(body, "site"));
     long wait = s_seconds(conn, body, "wait", 24 * 3600);
-    json_t *run = s_start_run(api, name, site, wait, "manual", resp);
+    const char *all = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "all_sites");
+    int all_sites = (all && (strcmp(all, "1") == 0 || strcmp(all, "true") == 0)) ||
+                    json_is_true(json_object_get(body, "all_sites"));
+    if (all_sites && site && *site) {
+        s_fail(resp, 400, "bad_request", "give a site or all_sites, not both");
+        json_decref(body);
+        return;
+    }
+    json_t *run = all_sites ? s_start_group(api, name, wait, resp)
+                            : s_start_run(api, name, site, wait, "manual", resp);
     if (run) {
         unsigned status = resp->status;
         s_reply(resp, status, run);

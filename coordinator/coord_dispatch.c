@@ -286,6 +286,18 @@ static void s_dispatch(coord_server_t *self)
 
 /* ---- messages from workers ---------------------------------------------------------- */
 
+/* A worker is down: it stopped, or fell silent.  Its runs are given to
+ * others by the cron. */
+static void s_worker_down(coord_server_t *self, coord_worker_t *w, const char *why)
+{
+    if (!w->up)
+        return;
+    w->up = 0;
+    w->since_ms = mao_now_ms();
+    mao_log_warn("dispatch", "worker.down worker=%s site=%s reason=\"%s\"", w->id, w->site, why);
+    s_publish(self, "worker.down", json_pack("{s:s, s:s}", "worker", w->id, "site", w->site));
+}
+
 static void s_on_hello(coord_server_t *self, const char *from, json_t *msg)
 {
     int64_t now = mao_now_ms();
@@ -481,6 +493,23 @@ static void s_on_result(coord_server_t *self, const char *from, json_t *msg)
             snprintf(run->ack_to, sizeof run->ack_to, "%s", from);
         return;
     }
+    if (json_is_true(json_object_get(msg, "cancelled"))) {
+        /* An attempt stopped on purpose is no outcome: it joins the run's
+         * history; a run whose current attempt it was (its worker is
+         * stopping) goes to another worker. */
+        const char *why = json_string_value(json_object_get(msg, "reason")) ?: "cancelled";
+        if (strcmp(run->worker, from) == 0) {
+            s_requeue(self, run, "cancelled", why);
+        } else {
+            json_array_append_new(run->attempts,
+                                  json_pack("{s:I, s:s, s:s, s:s}", "attempt",
+                                            json_integer_value(json_object_get(msg, "attempt")),
+                                            "worker", from, "status", "cancelled", "reason", why));
+            s_changed(self, run);
+        }
+        s_send_simple(self, from, "result_ack", id, NULL);
+        return;
+    }
     if (strcmp(run->worker, from) != 0) {
         /* The result of an attempt we had written off (its worker went silent
          * and came back): the run is done, so it counts, and whatever attempt
@@ -578,7 +607,9 @@ static int s_on_router(zloop_t *loop, zsock_t *reader, void *arg)
         goto done;
     }
     w->last_seen_ms = mao_now_ms();
-    if (strcmp(type, "heartbeat") == 0)
+    if (strcmp(type, "heartbeat") == 0 && json_is_true(json_object_get(msg, "stopping")))
+        s_worker_down(self, w, "it is stopping");
+    else if (strcmp(type, "heartbeat") == 0)
         ;
     else if (strcmp(type, "accepted") == 0)
         s_on_accepted(self, from, msg);
@@ -814,12 +845,9 @@ int coord_dispatch_cron(zloop_t *loop, int timer_id, void *arg)
         if (!w->up)
             continue;
         if (now - w->last_seen_ms > self->liveness_ms) {
-            w->up = 0;
-            w->since_ms = now;
-            mao_log_warn("dispatch", "worker.down worker=%s site=%s silent_ms=%lld", w->id,
-                         w->site, (long long)(now - w->last_seen_ms));
-            s_publish(self, "worker.down", json_pack("{s:s, s:s}", "worker", w->id, "site",
-                                                     w->site));
+            char why[64];
+            snprintf(why, sizeof why, "silent for %lld ms", (long long)(now - w->last_seen_ms));
+            s_worker_down(self, w, why);
             continue;
         }
         if (beat)
@@ -976,6 +1004,52 @@ int coord_dispatch_submit(coord_server_t *self, json_t *tool_record, const char 
     pthread_mutex_unlock(&self->lock);
     mao_log_info("dispatch", "run.queued run=%s tool=%s site=%s trigger=%s", id, run->tool,
                  site && *site ? site : "any", run->trigger);
+    coord_server_wake(self);
+    return 0;
+}
+
+static int s_by_name(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+int coord_dispatch_submit_all(coord_server_t *self, json_t *tool_record, const char *trigger,
+                              char group[MAO_ID_LEN + 1], json_t *ids)
+{
+    const char *sites[256];
+    size_t n = 0;
+    mao_id_new(group);
+    pthread_mutex_lock(&self->lock);
+    for (coord_worker_t *w = zhashx_first(self->workers); w && n < 256;
+         w = zhashx_next(self->workers)) {
+        int seen = !w->up;
+        for (size_t i = 0; i < n && !seen; i++)
+            seen = strcmp(sites[i], w->site) == 0;
+        if (!seen)
+            sites[n++] = w->site;
+    }
+    if (n == 0) {
+        pthread_mutex_unlock(&self->lock);
+        mao_error_set("no worker is up at any site");
+        return MAO_EUNAVAILABLE;
+    }
+    qsort(sites, n, sizeof *sites, s_by_name);
+    for (size_t i = 0; i < n; i++) {
+        coord_run_t *run = coord_run_new(tool_record, sites[i], trigger);
+        if (!run) {
+            pthread_mutex_unlock(&self->lock);
+            return MAO_ENOMEM;
+        }
+        snprintf(run->group, sizeof run->group, "%s", group);
+        zhashx_insert(self->runs, run->id, run);
+        zlistx_add_end(self->queue, run);
+        self->metrics.runs_total[COORD_RUN_QUEUED]++;
+        s_changed(self, run);
+        json_array_append_new(ids, json_string(run->id));
+        mao_log_info("dispatch", "run.queued run=%s tool=%s site=%s trigger=%s group=%s", run->id,
+                     run->tool, run->want_site, run->trigger, group);
+    }
+    pthread_mutex_unlock(&self->lock);
     coord_server_wake(self);
     return 0;
 }

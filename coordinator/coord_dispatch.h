@@ -42,6 +42,12 @@ void coord_dispatch_load_queue(coord_server_t *self);
 int coord_dispatch_submit(coord_server_t *self, json_t *tool_record, const char *site,
                           const char *trigger, char id[MAO_ID_LEN + 1]);
 
+/* Queues one run of the tool at every site that has a worker up, grouped:
+ * their ids go into `ids` (a JSON array), the group's into `group`.  Any
+ * thread.  Returns 0, MAO_EUNAVAILABLE when no worker is up, or MAO_ENOMEM. */
+int coord_dispatch_submit_all(coord_server_t *self, json_t *tool_record, const char *trigger,
+                              char group[MAO_ID_LEN + 1], json_t *ids);
+
 struct coord_sched_t;
 
 /* A run for a schedule's slot (lock held): queued, dispatched only once the

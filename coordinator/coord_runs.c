@@ -90,6 +90,9 @@ coord_run_t *coord_run_from_record(json_t *record)
     run->slot = (int64_t)json_integer_value(json_object_get(record, "slot"));
     run->retry = (long)json_integer_value(json_object_get(record, "retry"));
     run->timeout_s = (long)json_integer_value(json_object_get(record, "timeout_s"));
+    const char *group = json_string_value(json_object_get(record, "group"));
+    if (group && mao_id_time_ms(group) >= 0)
+        snprintf(run->group, sizeof run->group, "%s", group);
     run->planned_ms = (int64_t)json_integer_value(json_object_get(record, "planned_ms"));
     run->not_before_ms = (int64_t)json_integer_value(json_object_get(record, "not_before_ms"));
     run->held = json_is_true(json_object_get(record, "held"));
@@ -185,6 +188,8 @@ json_t *coord_run_to_json(const coord_run_t *run, int full, int queue_copy)
     json_object_set(o, "report", report ? report : json_null());
     json_object_set(o, "attempts", run->attempts);
     json_object_set_new(o, "schedule", run->schedule[0] ? json_string(run->schedule) : json_null());
+    if (run->group[0])
+        json_object_set_new(o, "group", json_string(run->group));
     if (run->slot) {
         json_object_set_new(o, "slot", json_integer(run->slot));
         s_set_time(o, "slot_time", run->slot * 1000);

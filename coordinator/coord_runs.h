@@ -39,6 +39,7 @@ typedef struct {
     json_t *tool_record;   /* the tool as registered when the run was made, owned */
     char want_site[65];    /* placement: a site, or "" for any */
     char trigger[32];      /* "manual", "legacy", "schedule" */
+    char group[MAO_ID_LEN + 1]; /* runs of one tool at every site at once share it; "" */
     char schedule[MAO_ID_LEN + 1]; /* the schedule that made it; "" for others */
     int64_t slot;          /* the schedule's slot (seconds since 1970); 0 for others */
     int64_t planned_ms;    /* when the slot was due (with jitter), for lateness */

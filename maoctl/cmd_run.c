@@ -14,7 +14,7 @@
 #include <string.h>
 
 static const char *s_help_tool_run =
-    "Usage: maoctl tool run NAME [--site SITE] [--no-wait] [-o json]\n"
+    "Usage: maoctl tool run NAME [--site SITE | --all-sites] [--no-wait] [-o json]\n"
     "\n"
     "Runs the tool now at a site: the coordinator picks a worker with room (at\n"
     "SITE when given), which pulls the image if needed, clones the tool's dataset\n"
@@ -23,11 +23,16 @@ static const char *s_help_tool_run =
     "\n"
     "Options:\n"
     "  --site SITE   run at this site\n"
-    "  --no-wait     print the run's id and return at once\n"
-    "  -o json       print the run record as JSON\n"
+    "  --all-sites   run once at every site with a worker up, and show the sites'\n"
+    "                reports side by side\n"
+    "  --no-wait     print the run's id (with --all-sites, the group's and the\n"
+    "                runs') and return at once\n"
+    "  -o json       print the run record as JSON ({\"group\", \"runs\"} with\n"
+    "                --all-sites)\n"
     "\n"
-    "Exit status: 0 when the run succeeded (a spike is a finding, not a failure),\n"
-    "1 when it failed or timed out, or the coordinator could not be reached.\n";
+    "Exit status: 0 when the run succeeded (every run, with --all-sites; a spike is\n"
+    "a finding, not a failure), 1 when one failed or timed out, or the coordinator\n"
+    "could not be reached.\n";
 
 static const char *s_help_run =
     "Usage: maoctl run <verb> [options]\n"
@@ -166,10 +171,11 @@ static int s_follow(ctl_t *ctl, json_t **run_p)
     }
 }
 
-enum { OPT_SITE = 1000, OPT_NO_WAIT, OPT_TOOL, OPT_STATUS, OPT_LIMIT };
+enum { OPT_SITE = 1000, OPT_NO_WAIT, OPT_TOOL, OPT_STATUS, OPT_LIMIT, OPT_ALL_SITES };
 
 typedef struct {
     const char *site;
+    int all_sites;
     int no_wait;
     const char *tool;
     const char *status;
@@ -182,6 +188,7 @@ static int s_opt(int id, const char *value, void *arg)
     switch (id) {
     case OPT_SITE: o->site = value; return CTL_OK;
     case OPT_NO_WAIT: o->no_wait = 1; return CTL_OK;
+    case OPT_ALL_SITES: o->all_sites = 1; return CTL_OK;
     case OPT_TOOL: o->tool = value; return CTL_OK;
     case OPT_STATUS: o->status = value; return CTL_OK;
     case OPT_LIMIT: o->limit = value; return CTL_OK;
@@ -189,9 +196,81 @@ static int s_opt(int id, const char *value, void *arg)
     return CTL_USAGE;
 }
 
+/* A number of the report, or "-"; `gain` adds a sign and a percent. */
+static void s_num(char *out, size_t size, json_t *report, const char *key, int gain)
+{
+    json_t *v = json_object_get(report, key);
+    if (!json_is_number(v))
+        snprintf(out, size, "-");
+    else if (gain)
+        snprintf(out, size, "%+.2f %%", json_number_value(v));
+    else
+        snprintf(out, size, "%g", json_number_value(v));
+}
+
+/* The runs of one group (one per site), their reports side by side. */
+static int s_group(ctl_t *ctl, json_t *reply, int no_wait)
+{
+    json_t *runs = json_object_get(reply, "runs");
+    const char *group = s_str(reply, "group");
+    if (no_wait) {
+        if (ctl->json) {
+            ctl_print_json(reply);
+        } else {
+            printf("group %s\n", group);
+            size_t i;
+            json_t *r;
+            json_array_foreach(runs, i, r) printf("%s  %s\n", s_str(r, "requested_site"),
+                                                  s_str(r, "id"));
+        }
+        return CTL_OK;
+    }
+    int rc = CTL_OK;
+    for (size_t i = 0; i < json_array_size(runs); i++) {
+        json_t *run = json_incref(json_array_get(runs, i));
+        if (s_follow(ctl, &run) != CTL_OK)
+            rc = CTL_FAIL;
+        json_array_set_new(runs, i, run);
+    }
+    if (ctl->json) {
+        ctl_print_json(reply);
+    } else {
+        printf("Group %s: %s at %zu sites\n", group,
+               s_str(json_array_get(runs, 0), "tool"), json_array_size(runs));
+        static const char *head[] = {"SITE",    "RUN",         "STATUS", "SNAPSHOTS",
+                                     "CONTROL", "ROLLING AVG", "GAIN",   "VERDICT"};
+        ctl_table_t *t = ctl_table_new(8, head);
+        size_t i;
+        json_t *r;
+        json_array_foreach(runs, i, r) {
+            json_t *report = json_object_get(r, "report");
+            char snaps[32], value[32], avg[32], gain[32];
+            s_num(snaps, sizeof snaps, report, "snapshots", 0);
+            s_num(value, sizeof value, report, "control_metric", 0);
+            s_num(avg, sizeof avg, report, "rolling_avg", 0);
+            s_num(gain, sizeof gain, report, "gain", 1);
+            const char *verdict = json_is_string(json_object_get(r, "verdict"))
+                                      ? s_str(r, "verdict")
+                                      : s_str(r, "reason");
+            const char *cells[] = {*s_str(r, "site") ? s_str(r, "site")
+                                                     : s_str(r, "requested_site"),
+                                   s_str(r, "id"), s_str(r, "status"), snaps, value, avg, gain,
+                                   verdict};
+            ctl_table_add(t, cells);
+        }
+        ctl_table_print(t, stdout);
+        ctl_table_destroy(&t);
+    }
+    json_t *r;
+    size_t i;
+    json_array_foreach(runs, i, r) if (s_exit_for(r) != CTL_OK) rc = CTL_FAIL;
+    return rc;
+}
+
 int ctl_tool_run(ctl_t *ctl, int argc, char **argv)
 {
     static const struct option opts[] = {{"site", required_argument, NULL, OPT_SITE},
+                                         {"all-sites", no_argument, NULL, OPT_ALL_SITES},
                                          {"no-wait", no_argument, NULL, OPT_NO_WAIT},
                                          {NULL, 0, NULL, 0}};
     s_opts_t o = {0};
@@ -206,14 +285,23 @@ int ctl_tool_run(ctl_t *ctl, int argc, char **argv)
         return ctl_fail("%s", mao_error_last());
     if (o.site && mao_name_check("site", o.site) < 0)
         return ctl_fail("%s", mao_error_last());
+    if (o.site && o.all_sites)
+        return ctl_usage_error(s_help_tool_run, "give --site or --all-sites, not both");
     char path[256];
     snprintf(path, sizeof path, "/v1/tools/%s/runs", name);
-    json_t *body = o.site ? json_pack("{s:s}", "site", o.site) : json_object();
+    json_t *body = o.site        ? json_pack("{s:s}", "site", o.site)
+                   : o.all_sites ? json_pack("{s:b}", "all_sites", 1)
+                                 : json_object();
     json_t *run = NULL;
     rc = ctl_call(ctl, "POST", path, body, 30000, &run);
     json_decref(body);
     if (rc != CTL_OK)
         return rc;
+    if (o.all_sites) {
+        rc = s_group(ctl, run, o.no_wait);
+        json_decref(run);
+        return rc;
+    }
     if (o.no_wait) {
         if (ctl->json)
             ctl_print_json(run);

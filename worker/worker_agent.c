@@ -633,6 +633,13 @@ int worker_agent_run(worker_agent_t *self)
     zloop_start(self->loop);
     self->stopping = 1;
     mao_log_info("worker", "stopping running=%zu", zlistx_size(self->jobs));
+    /* Say goodbye first, so that the coordinator sends nothing more here and
+     * gives what we stop to another worker at once. */
+    json_t *bye = mao_msg_new("heartbeat");
+    json_object_set_new(bye, "running", json_array());
+    json_object_set_new(bye, "stopping", json_true());
+    s_send(self, bye);
+    json_decref(bye);
     /* Stop what runs; each job kills its container, spools its result. */
     for (worker_job_t *job = zlistx_first(self->jobs); job; job = zlistx_next(self->jobs))
         worker_job_cancel(job, "the worker is stopping");

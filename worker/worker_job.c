@@ -577,6 +577,12 @@ done:
         json_object_set_new(result, "status", json_string(o.status));
         if (o.reason[0])
             json_object_set_new(result, "reason", json_string(o.reason));
+        if (atomic_load(&job->cancel) && strcmp(o.status, "succeeded") != 0) {
+            /* Stopped on purpose: not the tool's finding; the coordinator
+             * decides what happens to the run. */
+            json_object_set_new(result, "cancelled", json_true());
+            o.failure = "infrastructure";
+        }
         if (o.failure && strcmp(o.status, "succeeded") != 0)
             json_object_set_new(result, "failure", json_string(o.failure));
         if (o.exit_code >= 0)
