@@ -307,6 +307,8 @@ static long s_seconds(struct MHD_Connection *conn, json_t *body, const char *nam
 
 /* Waits (lock held) until run `id` changes past `version`, ends, or `deadline_ms`
  * passes.  Returns the run, or NULL when it left memory meanwhile. */
+static int s_wait_durable(coord_server_t *server, uint64_t seq, long ms);
+
 static coord_run_t *s_wait_run(coord_server_t *server, const char *id, unsigned version,
                                int64_t deadline_ms, int until_end)
 {
@@ -521,13 +523,17 @@ static json_t *s_start_run(coord_api_t *api, const char *name, const char *site,
         s_fail_rc(resp, rc);
         return NULL;
     }
-    rc = coord_dispatch_submit(server, tool, site, trigger, id);
+    uint64_t seq = 0;
+    rc = coord_dispatch_submit(server, tool, site, trigger, id, &seq);
     json_decref(tool);
     if (rc < 0) {
         s_fail_rc(resp, rc);
         return NULL;
     }
     pthread_mutex_lock(&server->lock);
+    /* A run the answer says is queued is in the store (or the answer says it
+     * is not yet): a crash of ours right after loses nothing. */
+    int durable = wait > 0 || s_wait_durable(server, seq, 5000);
     coord_run_t *run = wait > 0 ? s_wait_run(server, id, 0, mao_now_ms() + wait * 1000, 1)
                                 : coord_dispatch_find(server, id);
     json_t *json = run ? coord_run_to_json(run, 1, 0) : NULL;
@@ -547,7 +553,11 @@ static json_t *s_start_run(coord_api_t *api, const char *name, const char *site,
         }
         done = 1;
     }
-    resp->status = wait > 0 ? (done ? 200 : 202) : 201;
+    resp->status = wait > 0 ? (done ? 200 : 202) : durable ? 201 : 202;
+    if (!durable)
+        json_object_set_new(json, "pending",
+                            json_string("the store does not answer; the run is queued and "
+                                        "written as soon as it does"));
     snprintf(resp->location, sizeof resp->location, "/v1/runs/%s", id);
     return json;
 }
@@ -568,7 +578,8 @@ static json_t *s_start_group(coord_api_t *api, const char *name, long wait, s_re
         return NULL;
     }
     json_t *ids = json_array();
-    rc = coord_dispatch_submit_all(server, tool, "manual", group, ids);
+    uint64_t seq = 0;
+    rc = coord_dispatch_submit_all(server, tool, "manual", group, ids, &seq);
     json_decref(tool);
     if (rc < 0) {
         json_decref(ids);
@@ -584,6 +595,8 @@ static json_t *s_start_group(coord_api_t *api, const char *name, long wait, s_re
     size_t i;
     json_t *id;
     pthread_mutex_lock(&server->lock);
+    if (wait == 0)
+        s_wait_durable(server, seq, 5000);
     json_array_foreach(ids, i, id) {
         const char *rid = json_string_value(id);
         coord_run_t *run = wait > 0 ? s_wait_run(server, rid, 0, deadline, 1)

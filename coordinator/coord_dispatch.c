@@ -990,7 +990,7 @@ int coord_dispatch_site_up(coord_server_t *self, const char *site)
 /* ---- any thread ------------------------------------------------------------------- */
 
 int coord_dispatch_submit(coord_server_t *self, json_t *tool_record, const char *site,
-                          const char *trigger, char id[MAO_ID_LEN + 1])
+                          const char *trigger, char id[MAO_ID_LEN + 1], uint64_t *seq)
 {
     coord_run_t *run = coord_run_new(tool_record, site, trigger);
     if (!run)
@@ -1000,7 +1000,7 @@ int coord_dispatch_submit(coord_server_t *self, json_t *tool_record, const char 
     zhashx_insert(self->runs, run->id, run);
     zlistx_add_end(self->queue, run);
     self->metrics.runs_total[COORD_RUN_QUEUED]++;
-    s_changed(self, run);
+    *seq = s_changed(self, run);
     pthread_mutex_unlock(&self->lock);
     mao_log_info("dispatch", "run.queued run=%s tool=%s site=%s trigger=%s", id, run->tool,
                  site && *site ? site : "any", run->trigger);
@@ -1014,7 +1014,7 @@ static int s_by_name(const void *a, const void *b)
 }
 
 int coord_dispatch_submit_all(coord_server_t *self, json_t *tool_record, const char *trigger,
-                              char group[MAO_ID_LEN + 1], json_t *ids)
+                              char group[MAO_ID_LEN + 1], json_t *ids, uint64_t *seq)
 {
     const char *sites[256];
     size_t n = 0;
@@ -1044,7 +1044,7 @@ int coord_dispatch_submit_all(coord_server_t *self, json_t *tool_record, const c
         zhashx_insert(self->runs, run->id, run);
         zlistx_add_end(self->queue, run);
         self->metrics.runs_total[COORD_RUN_QUEUED]++;
-        s_changed(self, run);
+        *seq = s_changed(self, run);
         json_array_append_new(ids, json_string(run->id));
         mao_log_info("dispatch", "run.queued run=%s tool=%s site=%s trigger=%s group=%s", run->id,
                      run->tool, run->want_site, run->trigger, group);

@@ -40,13 +40,13 @@ void coord_dispatch_load_queue(coord_server_t *self);
  * any) and wakes the reactor.  Any thread.  Copies the new run's id into
  * `id`.  Returns 0, or MAO_ENOMEM. */
 int coord_dispatch_submit(coord_server_t *self, json_t *tool_record, const char *site,
-                          const char *trigger, char id[MAO_ID_LEN + 1]);
+                          const char *trigger, char id[MAO_ID_LEN + 1], uint64_t *seq);
 
 /* Queues one run of the tool at every site that has a worker up, grouped:
  * their ids go into `ids` (a JSON array), the group's into `group`.  Any
  * thread.  Returns 0, MAO_EUNAVAILABLE when no worker is up, or MAO_ENOMEM. */
 int coord_dispatch_submit_all(coord_server_t *self, json_t *tool_record, const char *trigger,
-                              char group[MAO_ID_LEN + 1], json_t *ids);
+                              char group[MAO_ID_LEN + 1], json_t *ids, uint64_t *seq);
 
 struct coord_sched_t;
 

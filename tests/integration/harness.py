@@ -238,6 +238,59 @@ class Etcd(Proc):
         self._call("/v3/kv/put", {"key": _b64(key), "value": base64.b64encode(value).decode()})
 
 
+class EtcdCluster:
+    """Three etcd members on free loopback ports; `endpoint` lists them all."""
+
+    def __init__(self, env, size=3):
+        self.env = env
+        peers = [(f"m{i}", free_port(), free_port()) for i in range(size)]
+        cluster = ",".join(f"{n}=http://127.0.0.1:{pp}" for n, _, pp in peers)
+        self.members = []
+        for name, cp, pp in peers:
+            m = Proc(env, f"etcd-{name}", [
+                shutil.which("etcd"), "--name", name,
+                "--data-dir", os.path.join(env.dir, f"etcd-{name}-data"),
+                "--listen-client-urls", f"http://127.0.0.1:{cp}",
+                "--advertise-client-urls", f"http://127.0.0.1:{cp}",
+                "--listen-peer-urls", f"http://127.0.0.1:{pp}",
+                "--initial-advertise-peer-urls", f"http://127.0.0.1:{pp}",
+                "--initial-cluster", cluster, "--initial-cluster-state", "new",
+                "--initial-cluster-token", f"mao-test-{os.getpid()}", "--log-level", "warn"])
+            m.endpoint = f"http://127.0.0.1:{cp}"
+            self.members.append(m)
+        self.endpoint = ",".join(m.endpoint for m in self.members)
+
+    def start(self):
+        for m in self.members:
+            if not m.running():
+                m.start()
+        wait_for("the etcd cluster to have a leader", self.healthy, timeout=60)
+        return self
+
+    def healthy(self):
+        up = [m for m in self.members if m.running()]
+        for m in up:
+            try:
+                with urllib.request.urlopen(m.endpoint + "/health", timeout=1) as r:
+                    if json.load(r).get("health") != "true":
+                        return False
+            except Exception:  # noqa: BLE001
+                return False
+        return bool(up)
+
+    def stop(self):
+        for m in self.members:
+            m.stop()
+
+    def keys(self, prefix):
+        for m in self.members:
+            if m.running():
+                probe = Etcd.__new__(Etcd)
+                probe.endpoint = m.endpoint
+                return Etcd.keys(probe, prefix)
+        raise AssertionError("no etcd member runs")
+
+
 def valgrind_argv(env, name):
     """memcheck in front of a daemon: every invalid access is an error, and so
     are definite and indirect leaks at exit (exit code 99)."""
