@@ -499,10 +499,15 @@ int mao_sched_next(int64_t *out, const mao_sched_cron_t *cron, const mao_tz_t *t
                     int64_t fire;
                     if ((rc = s_fire(&fire, tz, day * S_DAY + h * 3600 + m * 60)) < 0)
                         return rc;
-                    if (fire > after) {
-                        *out = fire;
-                        return 0;
+                    if (fire <= after)
+                        continue;
+                    if (fire > MAO_SCHED_TIME_MAX) {
+                        /* An instant no caller could pass back as `after`. */
+                        mao_error_set("cron does not fire again before the year 10000");
+                        return MAO_ENOTFOUND;
                     }
+                    *out = fire;
+                    return 0;
                 }
             }
             day++;

@@ -104,7 +104,8 @@ int mao_sched_cron_format(char *out, size_t size, const mao_sched_cron_t *cron);
  * (NULL: UTC), in *out, with the DST rules in the file comment.  Looks at
  * most MAO_SCHED_HORIZON_DAYS ahead, skipping by month, day, hour and
  * minute, never minute by minute across idle days.  Returns 0;
- * MAO_ENOTFOUND when it does not fire within the horizon (detail says so);
+ * MAO_ENOTFOUND when it does not fire within the horizon, or not before
+ * MAO_SCHED_TIME_MAX (detail says so);
  * MAO_EINVAL when `after` is outside [MAO_SCHED_TIME_MIN, MAO_SCHED_TIME_MAX]
  * or a field of `cron` allows no value. */
 int mao_sched_next(int64_t *out, const mao_sched_cron_t *cron, const mao_tz_t *tz, int64_t after);

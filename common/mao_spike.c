@@ -530,6 +530,50 @@ cleanup:
     return rc;
 }
 
+int mao_spike_value_parse(double *out, const char *text, size_t len, const char *name)
+{
+    int rc;
+    char err[MAO_SPIKE_ERROR_MAX];
+    char *buf = NULL;
+    double value = 0;
+    locale_t c_locale = (locale_t)0;
+
+    if (!out || !name || (!text && len > 0)) {
+        mao_error_set("mao_spike_value_parse: out, name and text are required");
+        return MAO_EINVAL;
+    }
+    if (len > MAO_SPIKE_FILE_MAX) {
+        s_file_error(err, sizeof err, name, "file too large (more than %d bytes)",
+                     MAO_SPIKE_FILE_MAX);
+        mao_error_set("%s", err);
+        return MAO_EMALFORMED;
+    }
+    /* s_parse cuts lines in place and needs one spare byte, as the file
+     * reader's buffer has. */
+    buf = malloc(len + 1);
+    c_locale = newlocale(LC_ALL_MASK, "C", (locale_t)0);
+    if (!buf || c_locale == (locale_t)0) {
+        mao_error_set("out of memory parsing '%s'", name);
+        rc = MAO_ENOMEM;
+        goto cleanup;
+    }
+    if (len > 0)
+        memcpy(buf, text, len);
+    buf[len] = '\0';
+    if (s_parse(name, buf, len, c_locale, &value, err, sizeof err) < 0) {
+        mao_error_set("%s", err);
+        rc = MAO_EMALFORMED;
+        goto cleanup;
+    }
+    *out = value;
+    rc = 0;
+cleanup:
+    if (c_locale != (locale_t)0)
+        freelocale(c_locale);
+    free(buf);
+    return rc;
+}
+
 /* ---- deciding -------------------------------------------------------------- */
 
 static int s_double_cmp(const void *a, const void *b)

@@ -118,6 +118,20 @@ int mao_spike_params_apply(mao_spike_params_t *params, const mao_spike_opts_t *o
  *   MAO_ENOMEM    out of memory. */
 int mao_spike_run(mao_spike_report_t *out, const char *datapath, const mao_spike_params_t *params);
 
+/* Parses the content of one control file, text[0..len), into *out, with the
+ * same code mao_spike_run() applies to each file it reads: blank lines
+ * anywhere, an optional UTF-8 BOM, an optional first line that is not a
+ * number (a header), then exactly one plain decimal number on a line of its
+ * own; lines end with LF, CRLF or CR.  `name` is the file's name, as the
+ * problem sentence names it.  For checking content before it is written, and
+ * for tests and fuzzing.  `text` is not modified.  Returns 0 with the value
+ * in *out; MAO_EMALFORMED with the problem in mao_error_last() (the
+ * sentence mao_spike_run would put in the report's error, e.g.
+ * "control-3.csv: more than one value (lines 1 and 2); ...", also for more
+ * than MAO_SPIKE_FILE_MAX bytes) and *out untouched; MAO_EINVAL when `out`
+ * or `name` is NULL, or `text` is NULL with `len` > 0; MAO_ENOMEM. */
+int mao_spike_value_parse(double *out, const char *text, size_t len, const char *name);
+
 /*
  * A watched folder: the worker runs the detector over the same folder after
  * every run of a tool, and between two runs only a few files change.  A

@@ -308,7 +308,9 @@ static int s_resources(mao_limits_t *l, json_t *json)
                               "1024");
                 return MAO_EINVAL;
             }
-            l->nano_cpus = (long long)(c * 1e9);
+            /* Rounded, not truncated: stored as nano_cpus / 1e9, a value must
+             * read back to the same count. */
+            l->nano_cpus = llround(c * 1e9);
         } else if (strcmp(key, "pids") == 0) {
             if (!json_is_integer(value) || json_integer_value(value) < 8 ||
                 json_integer_value(value) > 1000000) {

@@ -811,6 +811,31 @@ static void test_sched__preview(void **state)
     mao_sched_trigger_destroy(&t);
 }
 
+/* fuzz/regressions/sched/cron-fires-after-year-9999, found by fuzz_sched:
+ * from the last days of year 9999 a cron's next fire lies in year 10000,
+ * which mao_sched_next returned although no caller can pass it back as
+ * `after`, so a preview failed with MAO_EINVAL.  Now the cron stops there,
+ * as an interval does, and a preview just ends. */
+static void test_sched__cron_stops_at_year_9999(void **state)
+{
+    mao_sched_trigger_t *t = NULL;
+    int64_t fires[3], next = 0;
+    size_t count = 99;
+    int64_t after = MAO_SCHED_TIME_MAX - 2 * 86400;
+
+    assert_int_equal(
+        mao_sched_trigger_parse(&t, "cron:\t\t8\t1\t\t\t\t\t\t\t1\t4\t\t\t\t0\t\t\t\t \t\t \t"), 0);
+    assert_int_equal(mao_sched_trigger_next(&next, t, after, after), MAO_ENOTFOUND);
+    assert_non_null(strstr(mao_error_last(), "year 10000"));
+    assert_int_equal(mao_sched_preview(fires, 3, &count, t, after, after), 0);
+    assert_int_equal(count, 0);
+    /* April 9999 still has its fires: the 1st and every Sunday, at 01:08 */
+    assert_int_equal(mao_sched_preview(fires, 3, &count, t, 0, s_utc(9999, 4, 20, 0, 0)), 0);
+    assert_int_equal(count, 1);
+    assert_int_equal(fires[0], s_utc(9999, 4, 25, 1, 8));
+    mao_sched_trigger_destroy(&t);
+}
+
 /* ---- jitter ---- */
 
 static void test_sched__jitter(void **state)
@@ -868,6 +893,7 @@ int main(void)
         cmocka_unit_test(test_sched__trigger_text_errors),
         cmocka_unit_test(test_sched__trigger_parts),
         cmocka_unit_test(test_sched__preview),
+        cmocka_unit_test(test_sched__cron_stops_at_year_9999),
         cmocka_unit_test(test_sched__jitter),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

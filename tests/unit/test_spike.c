@@ -502,6 +502,55 @@ static void test_spike__unreadable_folder(void **state)
     assert_int_equal(WEXITSTATUS(status), 0);
 }
 
+/* mao_spike_value_parse: a file's content parsed in memory gives the value,
+ * or the very sentence, that mao_spike_run gives for a file holding it. */
+static void test_spike__value_parse(void **state)
+{
+    const char *dir = *state;
+    static const char *const contents[] = {
+        "12.5\n",       "value\n3\n", "\xEF\xBB\xBFvalue\r\n42\r\n",
+        "1\n2\n",       "inf\n",      "",
+        "value\n",      "1,5\n",      "1e999\n",
+        " \n\t-0.25 \r"};
+    double v = -1;
+
+    assert_int_equal(mao_spike_value_parse(&v, "12.5\n", 5, "control-1.csv"), 0);
+    assert_close(v, 12.5, 0);
+    assert_int_equal(mao_spike_value_parse(&v, "value\n3", 7, "control-1.csv"), 0);
+    assert_close(v, 3, 0);
+    v = -1;
+    assert_int_equal(mao_spike_value_parse(&v, "1\n2\n", 4, "control-3.csv"), MAO_EMALFORMED);
+    assert_string_equal(mao_error_last(),
+                        "control-3.csv: more than one value (lines 1 and 2); it must hold one "
+                        "number");
+    assert_close(v, -1, 0); /* untouched */
+    assert_int_equal(mao_spike_value_parse(&v, NULL, 0, "control-1.csv"), MAO_EMALFORMED);
+    assert_non_null(strstr(mao_error_last(), "empty file"));
+    char *big = calloc(1, MAO_SPIKE_FILE_MAX + 1);
+    assert_non_null(big);
+    memset(big, ' ', MAO_SPIKE_FILE_MAX + 1);
+    big[0] = '1';
+    assert_int_equal(mao_spike_value_parse(&v, big, MAO_SPIKE_FILE_MAX, "c.csv"), 0);
+    assert_close(v, 1, 0);
+    assert_int_equal(mao_spike_value_parse(&v, big, MAO_SPIKE_FILE_MAX + 1, "c.csv"),
+                     MAO_EMALFORMED);
+    assert_non_null(strstr(mao_error_last(), "c.csv: file too large"));
+    free(big);
+    assert_int_equal(mao_spike_value_parse(NULL, "1", 1, "c.csv"), MAO_EINVAL);
+    assert_int_equal(mao_spike_value_parse(&v, NULL, 1, "c.csv"), MAO_EINVAL);
+    assert_int_equal(mao_spike_value_parse(&v, "1", 1, NULL), MAO_EINVAL);
+
+    for (size_t i = 0; i < sizeof contents / sizeof contents[0]; i++) {
+        char error[MAO_SPIKE_ERROR_MAX] = "";
+        size_t len = strlen(contents[i]);
+        if (mao_spike_value_parse(&v, contents[i], len, "control-0001.csv") < 0)
+            snprintf(error, sizeof error, "%s", mao_error_last());
+        s_write_n(dir, "control-0001.csv", contents[i], len);
+        mao_spike_report_t r = s_run(dir, NULL, 0);
+        assert_string_equal(r.error, error);
+    }
+}
+
 /* ---- parameters at work ----------------------------------------------------- */
 
 static void test_spike__window_override(void **state)
@@ -1028,6 +1077,7 @@ int main(void)
         T(test_spike__zero_mean),
         T(test_spike__unreadable_file),
         T(test_spike__unreadable_folder),
+        T(test_spike__value_parse),
         T(test_spike__window_override),
         T(test_spike__threshold_override),
         T(test_spike__mad_method),

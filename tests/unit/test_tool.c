@@ -217,6 +217,37 @@ static void test_tool__json_parse_errors(void **state)
     json_decref(ok);
 }
 
+/* fuzz/regressions/tool/cpus-lose-a-nanocpu, found by fuzz_tool's round
+ * trip: "cpus" was truncated to whole nano-CPUs, so 15625002, stored as
+ * 0.015625001999999999, read back as 15625001; each store lost one. */
+static void test_tool__cpus_survive_storing(void **state)
+{
+    static const char input[] =
+        "{\"name\":\"demo\",\"author\":\"a\",\"image\":\"demo:1\",\"data_repo\":"
+        "\"https://x.org/d\",\"code_repo\":\"\",\"artefact\":\"\",\"resources\":"
+        "{\"cpus\":0.0156250025}}";
+    json_t *in = mao_json_parse(input, strlen(input), "input");
+    assert_non_null(in);
+    mao_tool_t tool, again;
+    assert_int_equal(mao_tool_from_json(&tool, in, MAO_PARSE_STRICT, 0), 0);
+    long long first = tool.limits.nano_cpus;
+    assert_true(first == 15625002 || first == 15625003);
+    for (int i = 0; i < 3; i++) {
+        json_t *out = mao_tool_to_json(&tool);
+        char *text = json_dumps(out, JSON_COMPACT);
+        json_t *stored = mao_json_parse(text, strlen(text), "stored");
+        assert_int_equal(mao_tool_from_json(&again, stored, MAO_PARSE_STORED, 0), 0);
+        assert_int_equal(again.limits.nano_cpus, first);
+        json_decref(stored);
+        free(text);
+        json_decref(out);
+        mao_tool_clear(&tool);
+        tool = again;
+    }
+    mao_tool_clear(&tool);
+    json_decref(in);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -228,6 +259,7 @@ int main(void)
         cmocka_unit_test(test_tool__stored_records_are_tolerant_but_checked),
         cmocka_unit_test(test_tool__dataset),
         cmocka_unit_test(test_tool__json_parse_errors),
+        cmocka_unit_test(test_tool__cpus_survive_storing),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
