@@ -1009,15 +1009,50 @@ int mao_etcd_delete_if(mao_etcd_t *self, const char *key, int64_t expected)
 
 int mao_etcd_batch(mao_etcd_t *self, const mao_etcd_op_t *ops, size_t count)
 {
+    int ok = 0;
+    return mao_etcd_txn(self, NULL, 0, ops, count, &ok, NULL);
+}
+
+int mao_etcd_txn(mao_etcd_t *self, const mao_etcd_cmp_t *cmps, size_t ncmps,
+                 const mao_etcd_op_t *ops, size_t count, int *succeeded, int64_t *revision)
+{
+    static const char *targets[] = {"CREATE", "MOD", "VERSION", "VALUE"};
     int rc = 0;
     json_t *reply = NULL;
     json_t *success = json_array();
-    if (!success)
-        return MAO_ENOMEM;
-    if (count > 64) {
+    json_t *compare = json_array();
+    *succeeded = 0;
+    if (!success || !compare) {
         json_decref(success);
-        mao_error_set("a batch holds at most 64 operations");
+        json_decref(compare);
+        return MAO_ENOMEM;
+    }
+    if (count > 64 || ncmps > 8) {
+        json_decref(success);
+        json_decref(compare);
+        mao_error_set("a transaction holds at most 64 operations and 8 conditions");
         return MAO_EINVAL;
+    }
+    for (size_t i = 0; i < ncmps; i++) {
+        json_t *c;
+        if (cmps[i].target == MAO_ETCD_VALUE) {
+            c = json_object();
+            if (c && (s_set_key(self, c, cmps[i].key) < 0 ||
+                      s_set_b64(c, "value", cmps[i].value, strlen(cmps[i].value)) < 0)) {
+                json_decref(c);
+                c = NULL;
+            }
+            if (c) {
+                json_object_set_new(c, "target", json_string("VALUE"));
+                json_object_set_new(c, "result", json_string("EQUAL"));
+            }
+        } else {
+            c = s_compare(self, cmps[i].key, targets[cmps[i].target], cmps[i].number);
+        }
+        if (!c || json_array_append_new(compare, c) < 0) {
+            rc = MAO_ENOMEM;
+            goto cleanup;
+        }
     }
     for (size_t i = 0; i < count; i++) {
         int later = 0;
@@ -1026,21 +1061,29 @@ int mao_etcd_batch(mao_etcd_t *self, const mao_etcd_op_t *ops, size_t count)
         if (later)
             continue;
         json_t *op = ops[i].del ? s_key_op(self, "request_delete_range", ops[i].key)
-                                : s_put_op(self, ops[i].key, ops[i].value, ops[i].len, 0);
+                                : s_put_op(self, ops[i].key, ops[i].value, ops[i].len,
+                                           ops[i].lease);
         if (!op || json_array_append_new(success, op) < 0) {
             rc = MAO_ENOMEM;
             goto cleanup;
         }
     }
-    json_t *body = json_pack("{s:o}", "success", success);
-    success = NULL;
+    json_t *body = json_pack("{s:o, s:o}", "compare", compare, "success", success);
+    compare = success = NULL;
     if (!body) {
         rc = MAO_ENOMEM;
         goto cleanup;
     }
+    /* Repeating it is safe: the conditions are evaluated again. */
     rc = s_call(self, "/v3/kv/txn", body, 1, &reply);
     json_decref(body);
+    if (rc == 0) {
+        *succeeded = ncmps == 0 || json_is_true(json_object_get(reply, "succeeded"));
+        if (revision)
+            *revision = s_int64(json_object_get(reply, "header"), "revision");
+    }
 cleanup:
+    json_decref(compare);
     json_decref(success);
     json_decref(reply);
     return rc;

@@ -127,7 +127,31 @@ typedef struct {
     const char *key;
     const char *value;  /* for puts */
     size_t len;
+    int64_t lease;      /* for puts: attached to this lease; 0: none */
 } mao_etcd_op_t;
+
+/* A condition of a transaction: the key's create revision (0: the key does
+ * not exist), mod revision, version, or value equals the one given. */
+typedef enum {
+    MAO_ETCD_CREATE = 0,
+    MAO_ETCD_MOD,
+    MAO_ETCD_VERSION,
+    MAO_ETCD_VALUE,
+} mao_etcd_target_t;
+
+typedef struct {
+    const char *key;
+    mao_etcd_target_t target;
+    int64_t number;     /* CREATE, MOD, VERSION */
+    const char *value;  /* VALUE (a string) */
+} mao_etcd_cmp_t;
+
+/* Applies the ops (as mao_etcd_batch) when every condition holds, in one
+ * transaction.  *succeeded says whether they held (then the ops were
+ * applied); *revision (may be NULL) gets the store's revision after it.
+ * Returns 0 (whether or not the conditions held) or a negative code. */
+int mao_etcd_txn(mao_etcd_t *self, const mao_etcd_cmp_t *cmps, size_t ncmps,
+                 const mao_etcd_op_t *ops, size_t nops, int *succeeded, int64_t *revision);
 
 /* Applies up to 64 puts and deletes in one transaction (all or none).  When
  * a key appears more than once only its last operation is sent (etcd refuses

@@ -202,6 +202,33 @@ static void test_etcd__txn_conflicts(void **state)
     assert_int_equal(mao_etcd_delete_if(etcd, "c", rev), MAO_ECONFLICT);
     assert_int_equal(mao_etcd_delete_if(etcd, "c", rev2), 0);
     assert_int_equal(mao_etcd_delete_if(etcd, "c", rev2), MAO_ENOTFOUND);
+
+    /* General transactions: several conditions, a lease on a put. */
+    int ok = -1;
+    int64_t after = 0, lease = 0;
+    assert_int_equal(mao_etcd_lease_grant(etcd, 30, &lease), 0);
+    mao_etcd_cmp_t absent[] = {{.key = "leader", .target = MAO_ETCD_CREATE, .number = 0},
+                               {.key = "term", .target = MAO_ETCD_CREATE, .number = 0}};
+    mao_etcd_op_t win[] = {{.key = "leader", .value = "me", .len = 2, .lease = lease},
+                           {.key = "term", .value = "1", .len = 1}};
+    assert_int_equal(mao_etcd_txn(etcd, absent, 2, win, 2, &ok, &after), 0);
+    assert_true(ok);
+    assert_true(after > 0);
+    assert_int_equal(mao_etcd_get(etcd, "leader", &kv), 0);
+    assert_int_equal(kv.create_revision, after);
+    assert_int_equal(kv.lease, lease);
+    mao_etcd_kv_free(&kv);
+    assert_int_equal(mao_etcd_txn(etcd, absent, 2, win, 2, &ok, NULL), 0);
+    assert_false(ok); /* the key exists now: nothing applied */
+    mao_etcd_cmp_t term1[] = {{.key = "term", .target = MAO_ETCD_VALUE, .value = "1"},
+                              {.key = "leader", .target = MAO_ETCD_CREATE, .number = after}};
+    mao_etcd_op_t next[] = {{.key = "term", .value = "2", .len = 1}};
+    assert_int_equal(mao_etcd_txn(etcd, term1, 2, next, 1, &ok, NULL), 0);
+    assert_true(ok);
+    assert_int_equal(mao_etcd_txn(etcd, term1, 2, next, 1, &ok, NULL), 0);
+    assert_false(ok); /* the value is "2" now */
+    assert_int_equal(mao_etcd_lease_revoke(etcd, lease), 0);
+    assert_int_equal(mao_etcd_get(etcd, "leader", &kv), MAO_ENOTFOUND); /* gone with its lease */
     mao_etcd_destroy(&etcd);
 }
 
