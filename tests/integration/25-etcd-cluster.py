@@ -28,6 +28,10 @@ def test_one_member_down(env):
 
     # The member the coordinator tries first goes away.
     cluster.members[0].kill()
+    # When it was the raft leader the two others elect one first; until then
+    # etcd itself answers nothing (on a loaded machine, longer than the
+    # coordinator's 2 s request timeout).
+    wait_for("the two members left to have a leader", cluster.healthy, timeout=60)
     steps = [
         ("tool", "add", "second", "a", "none", "https://example.org/d.git",
          "https://example.org/c.git", "csv"),
