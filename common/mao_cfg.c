@@ -50,6 +50,8 @@ static const s_entry_t s_schema[] = {
     {"COORDINATOR", "dispatch_timeout_ms", "10000"},
     {"COORDINATOR", "history", "200"},
     {"COORDINATOR", "keep_finished", "2000"},
+    {"COORDINATOR", "lease_ttl", "5"},
+    {"COORDINATOR", "advertise", ""},
     {"COORDINATOR", "curve_key", ""},
     {"COORDINATOR", "curve_clients", ""},
     {"COORDINATOR", "insecure", "false"},

@@ -7,6 +7,7 @@
  * {"error": "<kind>", "message": "<one line>"} with the matching status.
  */
 #include "coord_api.h"
+#include "coord_lead.h"
 #include "coord_auth.h"
 #include "mao_curve.h"
 #include "coord_dispatch.h"
@@ -658,12 +659,84 @@ static void s_workers(coord_api_t *api, s_resp_t *resp)
     s_reply(resp, 200, list);
 }
 
+/* "leader" or "standby", and the leader's record as last seen (a new
+ * reference, or NULL when none is known yet). */
+/* The leadership thread; NULL for a moment after the API starts. */
+static coord_lead_t *s_lead(coord_server_t *server)
+{
+    pthread_mutex_lock(&server->lock);
+    coord_lead_t *lead = server->lead;
+    pthread_mutex_unlock(&server->lock);
+    return lead;
+}
+
+static const char *s_role(coord_api_t *api, json_t **leader)
+{
+    coord_server_t *server = api->server;
+    coord_lead_t *lead = s_lead(server);
+    *leader = lead ? coord_lead_leader(lead) : NULL;
+    return atomic_load(&server->leading) ? "leader" : "standby";
+}
+
 static void s_info(coord_api_t *api, s_resp_t *resp)
 {
     const char *key = coord_auth_public_key(api->server->auth);
-    s_reply(resp, 200, json_pack("{s:s, s:s, s:s, s:s?}", "version", MAO_VERSION, "events",
-                                 api->server->events_endpoint, "workers",
-                                 api->server->workers_endpoint, "curve_public_key", key));
+    json_t *leader = NULL;
+    const char *role = s_role(api, &leader);
+    s_reply(resp, 200, json_pack("{s:s, s:s, s:s, s:s?, s:s, s:o}", "version", MAO_VERSION,
+                                 "events", api->server->events_endpoint, "workers",
+                                 api->server->workers_endpoint, "curve_public_key", key, "role",
+                                 role, "leader", leader ? leader : json_null()));
+}
+
+/* Runs, schedules and workers live in the leader; a standby points there. */
+static int s_needs_leader(const char *url)
+{
+    static const char *const prefixes[] = {"/v1/runs", "/v1/schedules", "/v1/workers", "/run"};
+    const char *rest;
+    for (size_t i = 0; i < sizeof prefixes / sizeof prefixes[0]; i++) {
+        size_t n = strlen(prefixes[i]);
+        if (strncmp(url, prefixes[i], n) == 0 && (url[n] == '\0' || url[n] == '/'))
+            return 1;
+    }
+    /* /v1/tools/NAME/{runs,schedules,history,why} */
+    if (strncmp(url, "/v1/tools/", 10) == 0 && (rest = strchr(url + 10, '/')) != NULL)
+        return strcmp(rest, "/runs") == 0 || strcmp(rest, "/schedules") == 0 ||
+               strcmp(rest, "/history") == 0 || strcmp(rest, "/why") == 0;
+    return 0;
+}
+
+/* 1 when this coordinator leads.  While the campaign is undecided (the
+ * coordinator just started, or took over a moment ago) waits up to 3 s for
+ * it, so that a request made right after a start is not turned away. */
+static int s_await_leading(coord_api_t *api)
+{
+    coord_server_t *server = api->server;
+    for (int i = 0; i < 150; i++) {
+        if (atomic_load(&server->leading))
+            return 1;
+        coord_lead_t *lead = s_lead(server);
+        if (lead && coord_lead_follows(lead))
+            return 0;
+        usleep(20 * 1000);
+    }
+    return atomic_load(&server->leading);
+}
+
+static void s_standby(coord_api_t *api, s_resp_t *resp)
+{
+    json_t *leader = NULL;
+    s_role(api, &leader);
+    const char *url = json_string_value(json_object_get(leader, "api"));
+    char msg[700];
+    if (url)
+        snprintf(msg, sizeof msg, "this coordinator stands by; the leader's API is at %s", url);
+    else
+        snprintf(msg, sizeof msg, "this coordinator stands by and no leader is known yet "
+                                  "(is etcd reachable?); try again in a few seconds");
+    s_reply(resp, 503, json_pack("{s:s, s:s, s:o}", "error", "standby", "message", msg, "leader",
+                                 url ? json_string(url) : json_null()));
+    json_decref(leader);
 }
 
 /* Prometheus text format. */
@@ -1177,8 +1250,13 @@ static void s_healthz(coord_api_t *api, s_resp_t *resp)
                                      "message", msg));
         return;
     }
-    s_reply(resp, 200, json_pack("{s:s, s:s, s:s}", "status", "ok", "etcd", "up", "version",
-                                 MAO_VERSION));
+    json_t *leader = NULL;
+    const char *role = s_role(api, &leader);
+    const char *url = json_string_value(json_object_get(leader, "api"));
+    s_reply(resp, 200, json_pack("{s:s, s:s, s:s, s:s, s:o}", "status", "ok", "etcd", "up",
+                                 "version", MAO_VERSION, "role", role, "leader",
+                                 url ? json_string(url) : json_null()));
+    json_decref(leader);
 }
 
 static int s_prefix(const char *url, const char *prefix, const char **rest)
@@ -1201,6 +1279,8 @@ static void s_route(coord_api_t *api, struct MHD_Connection *conn, const char *m
         char msg[96];
         snprintf(msg, sizeof msg, "request body is larger than %d bytes", COORD_API_MAX_BODY);
         s_fail(resp, 413, "too_large", msg);
+    } else if (s_needs_leader(url) && !s_await_leading(api)) {
+        s_standby(api, resp);
     } else if (strcmp(url, "/healthz") == 0) {
         if (get)
             s_healthz(api, resp);

@@ -7,6 +7,7 @@
  */
 #include "coord_dispatch.h"
 #include "coord_auth.h"
+#include "coord_lead.h"
 #include "coord_notify.h"
 #include "coord_pg.h"
 #include "coord_sched.h"
@@ -238,6 +239,10 @@ static void s_dispatch(coord_server_t *self)
     for (coord_worker_t *w = zhashx_first(self->workers); w; w = zhashx_next(self->workers))
         if (w->up && w->in_flight < w->capacity)
             room += w->capacity - w->in_flight;
+    /* A leader that may have lost its lease (etcd away past its TTL) sends
+     * nothing out: another coordinator may lead by now. */
+    if (!self->lead || !coord_lead_may_act(self->lead))
+        return;
     /* Deleting a node other than the cursor keeps zlistx's cursor valid, so
      * the walk takes the next run before it takes a placed one out. */
     uint64_t durable = coord_store_durable(self->store);
@@ -662,12 +667,16 @@ static int s_on_sched_timer(zloop_t *loop, int timer_id, void *arg)
 
 /* The wake eventfd: new runs and schedules from API threads, writes made
  * durable by the store. */
+static int s_lead_check(coord_server_t *self);
+
 static int s_on_wake(zloop_t *loop, zmq_pollitem_t *item, void *arg)
 {
     coord_server_t *self = arg;
     uint64_t count;
     if (read(self->wake_fd, &count, sizeof count) < 0 && errno != EAGAIN)
         mao_log_warn("dispatch", "wake.read error=\"%s\"", strerror(errno));
+    if (s_lead_check(self) < 0)
+        return -1;
     uint64_t durable = coord_store_durable(self->store);
     pthread_mutex_lock(&self->lock);
     /* Results whose final record is durable are acknowledged. */
@@ -824,7 +833,10 @@ int coord_dispatch_cron(zloop_t *loop, int timer_id, void *arg)
     coord_server_t *self = arg;
     int64_t now = mao_now_ms();
 
-    if (!self->queue_loaded && now - self->last_queue_try_ms >= 5000)
+    if (s_lead_check(self) < 0)
+        return -1;
+    if (atomic_load(&self->leading) && !self->queue_loaded &&
+        now - self->last_queue_try_ms >= 5000)
         s_load_queue(self);
     if (now - self->last_etcd_check_ms >= 1000) {
         self->last_etcd_check_ms = now;
@@ -1138,7 +1150,51 @@ int coord_dispatch_bind(coord_server_t *self)
         return MAO_EFAIL;
     }
     zloop_reader(self->loop, self->router, s_on_router, self);
+    return 0;
+}
+
+void coord_dispatch_watch_wake(coord_server_t *self)
+{
     zmq_pollitem_t item = {.socket = NULL, .fd = self->wake_fd, .events = ZMQ_POLLIN};
     zloop_poller(self->loop, &item, s_on_wake, self);
+}
+
+/* Leadership, from the reactor: once we lead, bind and load; once another
+ * leads after us, stop the reactor (the process starts over).  Returns -1 to
+ * stop the reactor. */
+static int s_lead_check(coord_server_t *self)
+{
+    coord_lead_state_t state = coord_lead_state(self->lead);
+    if (state == COORD_LEAD_LOST || coord_store_fenced(self->store)) {
+        self->stepped_down = 1;
+        return -1;
+    }
+    if (state != COORD_LEAD_LEADING || atomic_load(&self->leading))
+        return 0;
+    int64_t term = coord_lead_term(self->lead);
+    if (self->pg) {
+        int rc = coord_pg_claim_term(self->pg, term);
+        if (rc == MAO_ECONFLICT) {
+            mao_log_error("lead", "term.refused term=%lld detail=\"%s\"", (long long)term,
+                          mao_error_last());
+            self->stepped_down = 1;
+            return -1;
+        }
+        if (rc < 0) {
+            mao_log_warn("lead", "term.unclaimed term=%lld detail=\"%s\"", (long long)term,
+                         mao_error_last());
+            return 0; /* PostgreSQL away: the cron tries again */
+        }
+    }
+    if (!self->router && coord_dispatch_bind(self) < 0) {
+        mao_log_error("lead", "bind.failed detail=\"%s\"", mao_error_last());
+        zsock_destroy(&self->router);
+        zsock_destroy(&self->pub);
+        return 0; /* the cron tries again */
+    }
+    atomic_store(&self->leading, 1);
+    mao_log_info("lead", "leading term=%lld workers=%s events=%s", (long long)term,
+                 self->workers_endpoint, self->events_endpoint);
+    s_load_queue(self);
     return 0;
 }

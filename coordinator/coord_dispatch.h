@@ -20,6 +20,9 @@
  * Returns 0, or MAO_EFAIL with a detail (address in use, bad endpoint). */
 int coord_dispatch_bind(coord_server_t *self);
 
+/* Registers the wake eventfd with the reactor (at start, leader or not). */
+void coord_dispatch_watch_wake(coord_server_t *self);
+
 /*
  * The coordinator's periodic timer (every 100 ms).  Duties:
  *  - read the queue back from etcd after a start (every 5 s until it works);

@@ -1,10 +1,11 @@
 /*
  * coord_pg: PostgreSQL through libpq.
  *
- * Schema (version 1):
+ * Schema (version 2):
  *   mao_schema(version)                               one row
  *   mao_schedules(id, tool, record jsonb, updated_at)
  *   mao_runs(id, tool, schedule, slot, status, created_at, record jsonb)
+ *   mao_leader(id = 1, term)                          one row: the newest leader's term
  * Records are the same JSON as in etcd; the other columns are for queries.
  */
 #include "coord_pg.h"
@@ -17,7 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define S_SCHEMA_VERSION 1
+#define S_SCHEMA_VERSION 2
 #define S_POOL 8
 
 struct coord_pg_t {
@@ -40,6 +41,10 @@ static const char *s_migrations[] = {
     "CREATE INDEX IF NOT EXISTS mao_runs_active ON mao_runs (status)"
     "  WHERE status IN ('queued', 'running');"
     "CREATE INDEX IF NOT EXISTS mao_runs_slot ON mao_runs (schedule, slot);",
+    /* version 2: fencing of leaders */
+    "CREATE TABLE IF NOT EXISTS mao_leader ("
+    "  id int PRIMARY KEY DEFAULT 1 CHECK (id = 1), term bigint NOT NULL,"
+    "  updated_at timestamptz NOT NULL DEFAULT now());",
 };
 
 int coord_pg_configured(const mao_cfg_t *cfg)
@@ -228,7 +233,55 @@ void coord_pg_destroy(coord_pg_t **self_p)
     *self_p = NULL;
 }
 
-int coord_pg_write(coord_pg_t *self, const coord_pg_op_t *ops, size_t count)
+int coord_pg_claim_term(coord_pg_t *self, int64_t term)
+{
+    char text[32];
+    snprintf(text, sizeof text, "%lld", (long long)term);
+    const char *p[] = {text};
+    PGresult *r = NULL;
+    PGconn *c = s_borrow(self);
+    if (!c)
+        return MAO_EUNAVAILABLE;
+    int rc = s_exec(c, &r,
+                    "INSERT INTO mao_leader (id, term) VALUES (1, $1::bigint) "
+                    "ON CONFLICT (id) DO UPDATE SET term = EXCLUDED.term, updated_at = now() "
+                    "WHERE mao_leader.term <= EXCLUDED.term RETURNING term",
+                    1, p);
+    s_give_back(self, c, rc == 0);
+    if (rc < 0)
+        return rc;
+    int claimed = PQntuples(r) == 1;
+    PQclear(r);
+    if (!claimed) {
+        mao_error_set("PostgreSQL holds a newer leadership term than %lld", (long long)term);
+        return MAO_ECONFLICT;
+    }
+    return 0;
+}
+
+/* Inside a transaction: our term must still be the newest, for the whole
+ * transaction (the row stays locked until it ends).  Returns 0,
+ * MAO_ECONFLICT when a newer leader claimed a term, or the error's code. */
+static int s_check_term(PGconn *c, int64_t term)
+{
+    char text[32];
+    snprintf(text, sizeof text, "%lld", (long long)term);
+    const char *p[] = {text};
+    PGresult *r = NULL;
+    int rc = s_exec(c, &r, "SELECT 1 FROM mao_leader WHERE id = 1 AND term = $1::bigint FOR SHARE",
+                    1, p);
+    if (rc < 0)
+        return rc;
+    int ours = PQntuples(r) == 1;
+    PQclear(r);
+    if (!ours) {
+        mao_error_set("another coordinator leads (a newer term than %lld)", (long long)term);
+        return MAO_ECONFLICT;
+    }
+    return 0;
+}
+
+int coord_pg_write(coord_pg_t *self, const coord_pg_op_t *ops, size_t count, int64_t term)
 {
     int rc;
     PGconn *c = s_borrow(self);
@@ -236,6 +289,8 @@ int coord_pg_write(coord_pg_t *self, const coord_pg_op_t *ops, size_t count)
         return MAO_EUNAVAILABLE;
     if ((rc = s_exec(c, NULL, "BEGIN", 0, NULL)) < 0)
         goto done;
+    if (term > 0)
+        rc = s_check_term(c, term);
     for (size_t i = 0; i < count && rc == 0; i++) {
         const coord_pg_op_t *op = &ops[i];
         if (op->kind == COORD_PG_RUN_DELETE) {

@@ -47,8 +47,15 @@ int coord_pg_open(coord_pg_t **out, const mao_cfg_t *cfg);
 void coord_pg_destroy(coord_pg_t **self_p);
 
 /* Writes the ops in one transaction (all or none).  Runs and schedules are
- * upserted by id.  Returns 0 or a negative code. */
-int coord_pg_write(coord_pg_t *self, const coord_pg_op_t *ops, size_t count);
+ * upserted by id.  With `term` > 0 the transaction holds only while `term` is
+ * the newest leadership term (coord_pg_claim_term); else MAO_ECONFLICT and
+ * nothing is written.  Returns 0 or a negative code. */
+int coord_pg_write(coord_pg_t *self, const coord_pg_op_t *ops, size_t count, int64_t term);
+
+/* A new leader's term: from now on writes of older terms are refused.
+ * Returns 0, MAO_ECONFLICT when a newer term is there already, or a negative
+ * code. */
+int coord_pg_claim_term(coord_pg_t *self, int64_t term);
 
 /* Calls fn(record, arg) for every schedule record (borrowed), in id order;
  * `fn` returns 0 to go on.  Returns 0 or a negative code. */

@@ -5,6 +5,7 @@
 #include "coord_api.h"
 #include "coord_dispatch.h"
 #include "coord_auth.h"
+#include "coord_lead.h"
 #include "coord_notify.h"
 #include "coord_pg.h"
 #include "coord_registry.h"
@@ -93,6 +94,49 @@ static int s_open_etcd(coord_server_t *self, mao_cfg_t *cfg)
     return mao_etcd_open(&self->etcd, &eopts);
 }
 
+/* What other coordinators and clients see of us while we lead, and the
+ * campaign for it. */
+static int s_campaign(coord_server_t *self, mao_cfg_t *cfg)
+{
+    long ttl;
+    int rc;
+    char host[256] = "localhost", id[320], api_url[512];
+    if ((rc = mao_cfg_get_long(cfg, "COORDINATOR", "lease_ttl", 2, 60, &ttl)) < 0)
+        return rc;
+    gethostname(host, sizeof host - 1);
+    snprintf(id, sizeof id, "%s-%ld", host, (long)getpid());
+    const char *advertise = mao_cfg_get(cfg, "COORDINATOR", "advertise");
+    if (*advertise) {
+        snprintf(api_url, sizeof api_url, "%s", advertise);
+    } else {
+        /* The API's address as bound, with this host's name for a wildcard. */
+        const char *api = mao_cfg_get(cfg, "COORDINATOR", "api");
+        const char *colon = strrchr(api, ':');
+        int wildcard = strncmp(api, "0.0.0.0:", 8) == 0 || strncmp(api, "[::]:", 5) == 0 ||
+                       strncmp(api, "*:", 2) == 0;
+        snprintf(api_url, sizeof api_url, "%s://%s%s",
+                 mao_cfg_get(cfg, "COORDINATOR", "tls_cert")[0] ? "https" : "http",
+                 wildcard ? host : "", wildcard && colon ? colon : api);
+    }
+    json_t *me = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "id", id, "host", host,
+                           "bind", mao_cfg_get(cfg, "COORDINATOR", "api"), "api", api_url,
+                           "workers", self->workers_endpoint, "events", self->events_endpoint,
+                           "version", MAO_VERSION);
+    if (!me)
+        return MAO_ENOMEM;
+    coord_lead_t *lead = NULL;
+    rc = coord_lead_new(&lead, self->etcd, me, ttl, self->wake_fd);
+    json_decref(me);
+    if (rc < 0)
+        return rc;
+    coord_store_set_lead(self->store, lead);
+    /* The API's threads already run: they read it under the lock. */
+    pthread_mutex_lock(&self->lock);
+    self->lead = lead;
+    pthread_mutex_unlock(&self->lock);
+    return 0;
+}
+
 int coord_server_open(coord_server_t **out, mao_cfg_t *cfg)
 {
     int rc;
@@ -153,14 +197,15 @@ int coord_server_open(coord_server_t **out, mao_cfg_t *cfg)
         goto cleanup;
     if ((rc = coord_auth_open(&self->auth, cfg, self->workers_endpoint, self->events_endpoint)) <
             0 ||
-        (rc = coord_auth_start(self->auth, self->loop)) < 0 || (rc = coord_dispatch_bind(self)) < 0)
+        (rc = coord_auth_start(self->auth, self->loop)) < 0)
         goto cleanup;
-    coord_dispatch_load_queue(self);
     zloop_timer(self->loop, 100, 0, coord_dispatch_cron, self);
+    coord_dispatch_watch_wake(self);
     const char *api = mao_cfg_get(cfg, "COORDINATOR", "api");
-    if ((rc = coord_api_start(&self->api, self, api)) < 0)
+    if ((rc = coord_api_start(&self->api, self, api)) < 0 || (rc = s_campaign(self, cfg)) < 0)
         goto cleanup;
-    mao_log_info("coordinator", "started version=%s api=%s workers=%s events=%s etcd=%s prefix=%s",
+    mao_log_info("coordinator", "started version=%s api=%s workers=%s events=%s etcd=%s prefix=%s "
+                                "role=standby",
                  MAO_VERSION, api, self->workers_endpoint, self->events_endpoint,
                  mao_etcd_endpoint(self->etcd), mao_etcd_prefix(self->etcd));
     *out = self;
@@ -172,7 +217,12 @@ cleanup:
 
 int coord_server_run(coord_server_t *self)
 {
-    zloop_start(self->loop); /* returns on SIGINT / SIGTERM */
+    zloop_start(self->loop); /* returns on SIGINT / SIGTERM, or when we lost the lead */
+    if (self->stepped_down) {
+        mao_log_warn("coordinator", "stepping.down detail=\"another coordinator leads; starting "
+                                    "over as a standby\"");
+        return 1;
+    }
     mao_log_info("coordinator", "stopping");
     return 0;
 }
@@ -191,6 +241,7 @@ void coord_server_destroy(coord_server_t **self_p)
     coord_api_stop(&self->api);
     coord_tools_destroy(&self->tools);
     coord_store_destroy(&self->store, 3000);
+    coord_lead_destroy(&self->lead); /* after the last writes: they need our lead */
     coord_notify_destroy(&self->notify);
     coord_pg_destroy(&self->pg);
     zsock_destroy(&self->router);

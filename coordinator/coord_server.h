@@ -69,6 +69,9 @@ typedef struct coord_server_t {
     coord_pg_t *pg;                /* PostgreSQL job store and history; NULL: etcd */
     coord_tools_t *tools;          /* the registry's tools, watched, for schedules */
     struct coord_auth_t *auth;     /* CURVE keys and the ZAP handler; NULL: plain sockets */
+    struct coord_lead_t *lead;     /* who leads; only the leader binds, fires and dispatches */
+    atomic_int leading;            /* this one leads: its state is loaded, its sockets bound */
+    int stepped_down;              /* another leads now: the process starts over as a standby */
     zloop_t *loop;                 /* the reactor of the main thread */
     zsock_t *router;               /* workers connect here */
     zsock_t *pub;                  /* events go out here */
@@ -107,12 +110,14 @@ typedef struct coord_server_t {
 } coord_server_t;
 
 /* Builds the coordinator from a loaded config (ownership of `cfg` passes to
- * the server, also on failure), binds its sockets and starts its HTTP API.
- * Returns 0, or a negative code with a detail (bad config value, address in
- * use, ...). */
+ * the server, also on failure) and starts its HTTP API and its campaign for
+ * leadership; it binds its worker and event sockets and loads its state once
+ * it leads.  Returns 0, or a negative code with a detail (bad config value,
+ * address in use, ...). */
 int coord_server_open(coord_server_t **out, mao_cfg_t *cfg);
 
-/* Runs the reactor until SIGINT or SIGTERM.  Returns 0. */
+/* Runs the reactor until SIGINT or SIGTERM (returns 0), or until another
+ * coordinator leads after this one did (returns 1: start over as a standby). */
 int coord_server_run(coord_server_t *self);
 
 /* Stops the API and the threads and frees everything; accepts NULL, sets

@@ -7,6 +7,7 @@
  * batch, later writes of a key win, as if written one after the other.
  */
 #include "coord_store.h"
+#include "coord_lead.h"
 #include "mao_error.h"
 #include "mao_log.h"
 
@@ -53,6 +54,8 @@ struct coord_store_t {
     json_t *prune_counts;      /* tool -> finished runs since its last prune */
     int stop;
     int healthy;
+    struct coord_lead_t *lead; /* borrowed; NULL: no fencing */
+    int fenced;                /* another coordinator leads: nothing more is written */
     int64_t deadline_ms;       /* when stopping: give up writing after this */
 };
 
@@ -127,6 +130,21 @@ size_t coord_store_pending(coord_store_t *self)
     return n;
 }
 
+void coord_store_set_lead(coord_store_t *self, struct coord_lead_t *lead)
+{
+    pthread_mutex_lock(&self->lock);
+    self->lead = lead;
+    pthread_mutex_unlock(&self->lock);
+}
+
+int coord_store_fenced(coord_store_t *self)
+{
+    pthread_mutex_lock(&self->lock);
+    int f = self->fenced;
+    pthread_mutex_unlock(&self->lock);
+    return f;
+}
+
 int coord_store_healthy(coord_store_t *self)
 {
     pthread_mutex_lock(&self->lock);
@@ -168,8 +186,11 @@ static size_t s_etcd_ops(const coord_store_t *self, const s_item_t *it)
     return it->kind == COORD_STORE_RUN && it->finished ? 2 : 1;
 }
 
-/* Writes a batch of units; 0 when every part of it is durable. */
-static int s_write(coord_store_t *self, s_unit_t *batch)
+#define S_FENCED 1 /* s_write: the fence did not hold */
+
+/* Writes a batch of units; 0 when every part of it is durable, S_FENCED when
+ * another coordinator leads, else a negative code. */
+static int s_write(coord_store_t *self, s_unit_t *batch, int64_t fence, int64_t term)
 {
     mao_etcd_op_t eops[S_BATCH_OPS + 2 * S_UNIT_MAX];
     coord_pg_op_t pops[S_BATCH_OPS + S_UNIT_MAX];
@@ -218,10 +239,16 @@ static int s_write(coord_store_t *self, s_unit_t *batch)
     /* PostgreSQL first: when it fails nothing is written; a notification
      * written twice after a retry is the same key and value. */
     int rc = 0;
-    if (np && (rc = coord_pg_write(self->pg, pops, np)) < 0)
-        return rc;
-    if (ne && (rc = mao_etcd_batch(self->etcd, eops, ne)) < 0)
-        return rc;
+    if (np && (rc = coord_pg_write(self->pg, pops, np, term)) < 0)
+        return rc == MAO_ECONFLICT ? S_FENCED : rc;
+    if (ne) {
+        int ok = 0;
+        mao_etcd_cmp_t cmp = {.key = "leader", .target = MAO_ETCD_CREATE, .number = fence};
+        if ((rc = mao_etcd_txn(self->etcd, &cmp, fence > 0 ? 1 : 0, eops, ne, &ok, NULL)) < 0)
+            return rc;
+        if (!ok)
+            return S_FENCED;
+    }
     return 0;
 }
 
@@ -238,10 +265,30 @@ static void *s_thread(void *arg)
     long backoff_ms = 0;
     pthread_mutex_lock(&self->lock);
     for (;;) {
-        while (!self->head && !self->stop)
+        while ((!self->head || self->fenced) && !self->stop)
             pthread_cond_wait(&self->more, &self->lock);
-        if (!self->head || (self->stop && s_now_ms() > self->deadline_ms))
+        if (!self->head || self->fenced || (self->stop && s_now_ms() > self->deadline_ms))
             break;
+        int64_t fence = 0, term = 0;
+        if (self->lead) {
+            fence = coord_lead_fence(self->lead);
+            term = coord_lead_term(self->lead);
+            if (fence < 0) {
+                /* Not leading (yet, or any more): nothing is ours to write. */
+                struct timespec until;
+                clock_gettime(CLOCK_REALTIME, &until);
+                until.tv_nsec += 200 * 1000000;
+                if (until.tv_nsec >= 1000000000) {
+                    until.tv_sec++;
+                    until.tv_nsec -= 1000000000;
+                }
+                if (!self->stop)
+                    pthread_cond_timedwait(&self->more, &self->lock, &until);
+                else
+                    break;
+                continue;
+            }
+        }
         /* Whole units, up to the operations one transaction may hold. */
         s_unit_t *batch = self->head, *last = batch;
         size_t n = 1, ops = 0;
@@ -263,9 +310,24 @@ static void *s_thread(void *arg)
         last->next = NULL;
         pthread_mutex_unlock(&self->lock);
 
-        int rc = s_write(self, batch);
+        int rc = s_write(self, batch, fence, term);
 
         pthread_mutex_lock(&self->lock);
+        if (rc == S_FENCED) {
+            /* Another coordinator leads: these units are not ours to write. */
+            last->next = self->head;
+            self->head = batch;
+            if (!self->tail)
+                self->tail = last;
+            self->fenced = 1;
+            mao_log_error("store", "write.fenced units=%zu detail=\"another coordinator leads; "
+                                   "nothing more is written here\"",
+                          n);
+            pthread_mutex_unlock(&self->lock);
+            s_wake(self);
+            pthread_mutex_lock(&self->lock);
+            continue;
+        }
         self->healthy = rc == 0;
         if (rc < 0) {
             last->next = self->head;

@@ -62,6 +62,17 @@ size_t coord_store_pending(coord_store_t *self);
 /* 1 while the last write attempt worked. */
 int coord_store_healthy(coord_store_t *self);
 
+struct coord_lead_t;
+
+/* Writes only while `lead` (borrowed) says we lead, in transactions that hold
+ * only while our leader key is the one we created (etcd) or our term is the
+ * newest (PostgreSQL).  Call before the first unit is queued. */
+void coord_store_set_lead(coord_store_t *self, struct coord_lead_t *lead);
+
+/* 1 once a write was refused because another coordinator leads: nothing more
+ * is written, and this coordinator must start over. */
+int coord_store_fenced(coord_store_t *self);
+
 /* Stops the thread after trying to write what waits for at most `grace_ms`,
  * and frees; accepts NULL and sets *self_p to NULL. */
 void coord_store_destroy(coord_store_t **self_p, long grace_ms);

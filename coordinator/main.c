@@ -8,10 +8,13 @@
 #include "mao_error.h"
 #include "mao_log.h"
 
+#include <errno.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
 /* The only thing a signal does: ask the reactor to stop. */
 static void s_on_signal(int sig)
@@ -102,7 +105,13 @@ int main(int argc, char **argv)
         mao_log_error("coordinator", "start.failed detail=\"%s\"", mao_error_last());
         return 1;
     }
-    coord_server_run(server);
+    int rc = coord_server_run(server);
     coord_server_destroy(&server);
+    if (rc == 1 && !zsys_interrupted) {
+        /* Another coordinator leads now: start over, clean, as a standby. */
+        execv("/proc/self/exe", argv);
+        mao_log_error("coordinator", "restart.failed error=\"%s\"", strerror(errno));
+        return 1;
+    }
     return 0;
 }

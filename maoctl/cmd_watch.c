@@ -80,6 +80,20 @@ static int s_endpoint(ctl_t *ctl, char *out, size_t size, char server_key[MAO_CU
     int rc = ctl_call(ctl, "GET", "/v1/info", NULL, 10000, &info);
     if (rc != CTL_OK)
         return rc;
+    /* Events come from the leader; a standby names it. */
+    const char *role = json_string_value(json_object_get(info, "role"));
+    const char *leader = json_string_value(json_object_get(json_object_get(info, "leader"), "api"));
+    if (role && strcmp(role, "standby") == 0) {
+        if (!leader) {
+            json_decref(info);
+            return ctl_fail("the coordinator at %s stands by and knows no leader yet; try again "
+                            "in a few seconds", ctl->server);
+        }
+        ctl_use_server(ctl, leader);
+        json_decref(info);
+        if ((rc = ctl_call(ctl, "GET", "/v1/info", NULL, 10000, &info)) != CTL_OK)
+            return rc;
+    }
     const char *ep = json_string_value(json_object_get(info, "events"));
     if (!ep) {
         json_decref(info);

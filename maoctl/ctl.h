@@ -19,7 +19,9 @@
 enum { CTL_OK = 0, CTL_FAIL = 1, CTL_USAGE = 2 };
 
 typedef struct {
-    char server[512];        /* coordinator base URL, no trailing '/' */
+    char server[512];        /* the coordinator asked now: base URL, no trailing '/' */
+    char servers[1024];      /* --server / MAO_SERVER: one URL or several, comma-separated,
+                              * tried in order when one cannot be reached */
     int json;                /* -o json: machine output */
     const char *config_path; /* -c FILE, or NULL */
     mao_cfg_t *cfg;          /* loaded on first use by ctl_cfg() */
@@ -50,10 +52,19 @@ int ctl_usage_error(const char *help, const char *fmt, ...) __attribute__((forma
 /* Prints "maoctl: <message>" on stderr; returns CTL_FAIL. */
 int ctl_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* Sets the coordinator(s): one URL or a comma-separated list (each http://
+ * or https://).  Returns CTL_OK, or CTL_USAGE after saying why. */
+int ctl_set_servers(ctl_t *ctl, const char *list);
+
+/* Makes `url` the coordinator asked from now on (trailing '/' dropped). */
+void ctl_use_server(ctl_t *ctl, const char *url);
+
 /* Sends a request to the coordinator (`body` may be NULL) and parses the JSON
  * reply into *reply (new reference; may be NULL when not wanted).  A reply of
  * 2xx returns CTL_OK; anything else prints the coordinator's message and
- * returns CTL_FAIL. `timeout_ms` 0 means no limit. */
+ * returns CTL_FAIL. `timeout_ms` 0 means no limit.  When a coordinator of the
+ * list cannot be reached the next is tried; when one stands by (503
+ * "standby"), the request goes to the leader it names. */
 int ctl_call(ctl_t *ctl, const char *method, const char *path, json_t *body, long timeout_ms,
              json_t **reply);
 

@@ -45,15 +45,56 @@ int ctl_fail(const char *fmt, ...)
     return CTL_FAIL;
 }
 
-static int s_set_server(ctl_t *ctl, const char *url)
+void ctl_use_server(ctl_t *ctl, const char *url)
 {
-    if (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0)
-        return ctl_usage_error(NULL, "--server '%s' must start with http:// or https://", url);
-    snprintf(ctl->server, sizeof ctl->server, "%s", url);
+    snprintf(ctl->server, sizeof ctl->server, "%.*s", (int)strcspn(url, ","), url);
     size_t n = strlen(ctl->server);
     while (n > 0 && ctl->server[n - 1] == '/')
         ctl->server[--n] = '\0';
+}
+
+static int s_is_http_url(const char *url, size_t len)
+{
+    return (len > 7 && strncmp(url, "http://", 7) == 0) ||
+           (len > 8 && strncmp(url, "https://", 8) == 0);
+}
+
+int ctl_set_servers(ctl_t *ctl, const char *list)
+{
+    if (strlen(list) >= sizeof ctl->servers)
+        return ctl_usage_error(NULL, "--server: the list of URLs is longer than %zu bytes",
+                               sizeof ctl->servers - 1);
+    for (const char *p = list;; p++) {
+        size_t len = strcspn(p, ",");
+        if (!s_is_http_url(p, len))
+            return ctl_usage_error(NULL, "--server '%.*s' must start with http:// or https:// "
+                                         "(several coordinators: URLs separated by commas)",
+                                   (int)len, p);
+        p += len;
+        if (!*p)
+            break;
+    }
+    snprintf(ctl->servers, sizeof ctl->servers, "%s", list);
+    ctl_use_server(ctl, list);
     return CTL_OK;
+}
+
+/* The URL after the current one in the --server list, or NULL. */
+static const char *s_next_server(ctl_t *ctl, const char *after)
+{
+    size_t n = strlen(after);
+    for (const char *p = ctl->servers; *p;) {
+        size_t len = strcspn(p, ","), trimmed = len;
+        while (trimmed > 0 && p[trimmed - 1] == '/')
+            trimmed--;
+        int same = trimmed == n && strncmp(p, after, n) == 0;
+        p += len;
+        if (*p == ',')
+            p++;
+        if (same)
+            return *p ? p : NULL;
+    }
+    return NULL;
 }
 
 int ctl_parse(ctl_t *ctl, int argc, char **argv, const char *help, const struct option *extra,
@@ -99,7 +140,7 @@ int ctl_parse(ctl_t *ctl, int argc, char **argv, const char *help, const struct 
             }
             break;
         case 'S':
-            if ((rc = s_set_server(ctl, optarg)) != CTL_OK)
+            if ((rc = ctl_set_servers(ctl, optarg)) != CTL_OK)
                 goto done;
             break;
         case 'c': ctl->config_path = optarg; break;
@@ -208,35 +249,75 @@ static int s_http_open(ctl_t *ctl)
     return CTL_OK;
 }
 
+/* One request to ctl->server.  Returns CTL_OK with *status and *json, 1 when
+ * the coordinator could not be reached (the detail in mao_error_last()), or
+ * CTL_FAIL after saying why. */
+static int s_call_once(ctl_t *ctl, const char *method, const char *path, const char *text,
+                       long timeout_ms, long *status, json_t **json)
+{
+    char url[1024];
+    mao_http_reply_t r;
+    snprintf(url, sizeof url, "%s%s", ctl->server, path);
+    if (mao_http_request(ctl->http, method, url, text, text ? strlen(text) : 0, timeout_ms, &r) <
+        0)
+        return 1;
+    *status = r.status;
+    json_error_t err;
+    *json = r.len ? json_loadb(r.body, r.len, JSON_DECODE_ANY, &err) : json_null();
+    mao_http_reply_clear(&r);
+    if (!*json)
+        return ctl_fail("the server at %s answered HTTP %ld with something that is not JSON "
+                        "(is it a mao coordinator?)",
+                        ctl->server, *status);
+    return CTL_OK;
+}
+
 int ctl_call_status(ctl_t *ctl, const char *method, const char *path, json_t *body,
                     long timeout_ms, long *status, json_t **reply)
 {
-    char url[1024];
     char *text = NULL;
-    mao_http_reply_t r;
+    json_t *json = NULL;
     int rc;
 
     if (reply)
         *reply = NULL;
     if (!ctl->http && (rc = s_http_open(ctl)) != CTL_OK)
         return rc;
-    snprintf(url, sizeof url, "%s%s", ctl->server, path);
     if (body && !(text = json_dumps(body, JSON_COMPACT)))
         return ctl_fail("out of memory");
-    rc = mao_http_request(ctl->http, method, url, text, text ? strlen(text) : 0, timeout_ms, &r);
+    /* At most one hop to the leader a standby names, besides the list. */
+    for (int hops = 0;;) {
+        rc = s_call_once(ctl, method, path, text, timeout_ms, status, &json);
+        if (rc == 1) {
+            const char *next = s_next_server(ctl, ctl->server);
+            if (next) {
+                ctl_use_server(ctl, next);
+                continue;
+            }
+            rc = ctl_fail("cannot reach the coordinator at %s: %s (is mao-coordinator "
+                          "running? set --server or MAO_SERVER)",
+                          ctl->server, mao_error_last());
+            break;
+        }
+        if (rc != CTL_OK)
+            break;
+        const char *leader = json_string_value(json_object_get(json, "leader"));
+        const char *error = json_string_value(json_object_get(json, "error"));
+        if (*status == 503 && error && strcmp(error, "standby") == 0 && leader &&
+            s_is_http_url(leader, strlen(leader)) && !strchr(leader, ',') && hops++ == 0 &&
+            strcmp(leader, ctl->server) != 0) {
+            ctl_use_server(ctl, leader);
+            json_decref(json);
+            json = NULL;
+            continue;
+        }
+        break;
+    }
     free(text);
-    if (rc < 0)
-        return ctl_fail("cannot reach the coordinator at %s: %s (is mao-coordinator running? "
-                        "set --server or MAO_SERVER)",
-                        ctl->server, mao_error_last());
-    *status = r.status;
-    json_error_t err;
-    json_t *json = r.len ? json_loadb(r.body, r.len, JSON_DECODE_ANY, &err) : json_null();
-    mao_http_reply_clear(&r);
-    if (!json)
-        return ctl_fail("the server at %s answered HTTP %ld with something that is not JSON "
-                        "(is it a mao coordinator?)",
-                        ctl->server, *status);
+    if (rc != CTL_OK) {
+        json_decref(json);
+        return rc;
+    }
     if (reply)
         *reply = json;
     else

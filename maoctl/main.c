@@ -27,8 +27,10 @@ static const char *s_help =
     "  keygen NAME  make a CURVE key pair (workers, coordinator, watch)\n"
     "\n"
     "Global options (anywhere on the line):\n"
-    "  --server URL        the coordinator (default: $MAO_SERVER, else\n"
-    "                      http://127.0.0.1:8080)\n"
+    "  --server URL[,URL]  the coordinator (default: $MAO_SERVER, else\n"
+    "                      http://127.0.0.1:8080); with several, the next is\n"
+    "                      tried when one cannot be reached, and a standby's\n"
+    "                      leader is asked in its place\n"
     "  -o, --output FMT    table (default, for people) or json (for scripts)\n"
     "  -c, --config FILE   configuration file, for local settings such as\n"
     "                      allow_local_repos (default: $MAO_CONFIG)\n"
@@ -36,7 +38,7 @@ static const char *s_help =
     "  -V, --version       print the version\n"
     "\n"
     "Environment:\n"
-    "  MAO_SERVER          the coordinator's URL\n"
+    "  MAO_SERVER          the coordinator's URL (or several, comma-separated)\n"
     "  MAO_TOKEN           the API token, for a coordinator that asks for one\n"
     "                      (or MAO_TOKEN_FILE: a file holding it)\n"
     "  MAO_CACERT          CA certificates (PEM) to trust for an https coordinator\n"
@@ -52,10 +54,10 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     ctl.tty = isatty(STDERR_FILENO);
     const char *env = getenv("MAO_SERVER");
-    snprintf(ctl.server, sizeof ctl.server, "%s", env && *env ? env : "http://127.0.0.1:8080");
-    size_t n = strlen(ctl.server);
-    while (n > 0 && ctl.server[n - 1] == '/')
-        ctl.server[--n] = '\0';
+    if ((rc = ctl_set_servers(&ctl, env && *env ? env : "http://127.0.0.1:8080")) != CTL_OK) {
+        fprintf(stderr, "maoctl: (from MAO_SERVER)\n");
+        return rc;
+    }
 
     /* Global options before the command; the verbs accept them too. */
     int i = 1;

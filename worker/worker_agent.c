@@ -212,6 +212,29 @@ static int s_connect(worker_agent_t *self)
     return 0;
 }
 
+/* With several coordinators configured, the one after the current (wrapping
+ * round): a standby that took over answers there. */
+static void s_next_coordinator(worker_agent_t *self)
+{
+    const char *list = self->coordinators;
+    if (!strchr(list, ','))
+        return;
+    size_t n = strlen(self->coordinator);
+    const char *next = list;
+    for (const char *p = list; *p;) {
+        size_t len = strcspn(p, ",");
+        int same = len == n && strncmp(p, self->coordinator, n) == 0;
+        p += len;
+        if (*p == ',')
+            p++;
+        if (same) {
+            next = *p ? p : list;
+            break;
+        }
+    }
+    snprintf(self->coordinator, sizeof self->coordinator, "%.*s", (int)strcspn(next, ","), next);
+}
+
 /* ---- messages from the coordinator -------------------------------------------------- */
 
 static worker_job_t *s_find_job(worker_agent_t *self, const char *run)
@@ -380,6 +403,7 @@ static int s_cron(zloop_t *loop, int timer_id, void *arg)
     if (now - self->last_heard_ms > self->liveness_ms) {
         mao_log_warn("worker", "coordinator.silent for_ms=%lld endpoint=%s",
                      (long long)(now - self->last_heard_ms), self->coordinator);
+        s_next_coordinator(self);
         if (s_connect(self) < 0)
             mao_log_error("worker", "reconnect.failed detail=\"%s\"", mao_error_last());
         return 0;
@@ -473,8 +497,31 @@ static int s_settings(worker_agent_t *self)
         snprintf(site->worker_id, sizeof site->worker_id, "%s-%s", site->site, host);
     if ((rc = mao_name_check("worker", site->worker_id)) < 0)
         return rc;
-    snprintf(self->coordinator, sizeof self->coordinator, "%s",
-             mao_cfg_get(cfg, "WORKER", "coordinator"));
+    const char *coordinators = mao_cfg_get(cfg, "WORKER", "coordinator");
+    if (strlen(coordinators) >= sizeof self->coordinators) {
+        mao_error_set("[WORKER] coordinator is longer than %zu bytes",
+                      sizeof self->coordinators - 1);
+        return MAO_EINVAL;
+    }
+    int any_remote = 0;
+    for (const char *p = coordinators;; p++) {
+        size_t len = strcspn(p, ",");
+        if (len == 0 || len >= sizeof self->coordinator || !memchr(p, ':', len)) {
+            mao_error_set("[WORKER] coordinator '%s': give an endpoint such as "
+                          "tcp://host:5555, or several separated by commas",
+                          coordinators);
+            return MAO_EINVAL;
+        }
+        char one[sizeof self->coordinator];
+        snprintf(one, sizeof one, "%.*s", (int)len, p);
+        any_remote |= !mao_endpoint_is_local(one);
+        p += len;
+        if (!*p)
+            break;
+    }
+    snprintf(self->coordinators, sizeof self->coordinators, "%s", coordinators);
+    snprintf(self->coordinator, sizeof self->coordinator, "%.*s",
+             (int)strcspn(coordinators, ","), coordinators);
     const char *curve_key = mao_cfg_get(cfg, "WORKER", "curve_key");
     const char *coordinator_key = mao_cfg_get(cfg, "WORKER", "coordinator_key");
     if (*curve_key || *coordinator_key) {
@@ -491,10 +538,10 @@ static int s_settings(worker_agent_t *self)
             mao_error_prefix("[WORKER] coordinator_key");
             return MAO_EINVAL;
         }
-    } else if (!mao_endpoint_is_local(self->coordinator)) {
+    } else if (any_remote) {
         mao_log_warn("worker", "insecure coordinator=%s detail=\"without CURVE keys the "
                                "connection is neither encrypted nor authenticated\"",
-                     self->coordinator);
+                     self->coordinators);
     }
     snprintf(site->docker, sizeof site->docker, "%s", mao_cfg_get(cfg, "WORKER", "docker"));
     snprintf(site->network, sizeof site->network, "%s", mao_cfg_get(cfg, "WORKER", "network"));

@@ -18,7 +18,9 @@
 typedef struct {
     mao_cfg_t *cfg;          /* the configuration, owned */
     worker_site_t site;      /* what jobs may do; read-only while they run */
-    char coordinator[512];   /* the coordinator's ROUTER endpoint */
+    char coordinators[1024]; /* [WORKER] coordinator: one ROUTER endpoint, or several
+                              * (coordinators sharing one etcd), comma-separated */
+    char coordinator[512];   /* the one connected to now */
     long capacity;           /* runs at once */
     json_t *labels;          /* announced in hello */
     long heartbeat_ms;       /* how often we say we are alive */
