@@ -823,11 +823,6 @@ static void s_load_queue(coord_server_t *self)
     malloc_trim(0); /* what reading took goes back to the system */
 }
 
-void coord_dispatch_load_queue(coord_server_t *self)
-{
-    s_load_queue(self);
-}
-
 int coord_dispatch_cron(zloop_t *loop, int timer_id, void *arg)
 {
     coord_server_t *self = arg;

@@ -34,11 +34,6 @@ void coord_dispatch_watch_wake(coord_server_t *self);
  */
 int coord_dispatch_cron(zloop_t *loop, int timer_id, void *arg);
 
-/* Reads the queue back from etcd (runs waiting or running when the
- * coordinator last stopped).  Called at start; the timer tries again until
- * it works. */
-void coord_dispatch_load_queue(coord_server_t *self);
-
 /* Queues a run of `tool_record` (a reference is taken) at `site` ("" or NULL:
  * any) and wakes the reactor.  Any thread.  Copies the new run's id into
  * `id`.  Returns 0, or MAO_ENOMEM. */
