@@ -185,7 +185,15 @@ static int s_connect(worker_agent_t *self)
         zloop_reader_end(self->loop, self->monitor);
         zsock_destroy(&self->monitor);
     }
-    zsock_destroy(&self->dealer);
+    if (self->dealer) {
+        /* Dropped at once: a socket left lingering would connect once the
+         * network is back, under our identity, beside the new one, and the
+         * coordinator's ROUTER would hand our identity over to it just
+         * before it closes.  What it held is sent again (hello, spooled
+         * results). */
+        zsock_set_linger(self->dealer, 0);
+        zsock_destroy(&self->dealer);
+    }
     self->dealer = zsock_new(ZMQ_DEALER);
     if (!self->dealer)
         return MAO_ENOMEM;
