@@ -651,16 +651,39 @@ static void s_tool_runs(coord_api_t *api, struct MHD_Connection *conn, const cha
     json_decref(body);
 }
 
+/* A standby's view of the workers: what the leader publishes in etcd. */
+static void s_workers_published(coord_api_t *api, s_resp_t *resp)
+{
+    mao_etcd_kvs_t kvs = {0};
+    int rc = mao_etcd_list(api->server->etcd, "workers/", 500, 0, &kvs);
+    s_note_etcd(api, rc);
+    if (rc < 0) {
+        s_fail_rc(resp, rc);
+        return;
+    }
+    json_t *list = json_array();
+    for (size_t i = 0; i < kvs.count; i++) {
+        json_t *w = json_loadb(kvs.items[i].value, kvs.items[i].value_len, 0, NULL);
+        if (json_is_object(w))
+            json_array_append(list, w);
+        json_decref(w);
+    }
+    mao_etcd_kvs_free(&kvs);
+    s_reply(resp, 200, list);
+}
+
 static void s_workers(coord_api_t *api, s_resp_t *resp)
 {
+    if (!atomic_load(&api->server->leading)) {
+        s_workers_published(api, resp);
+        return;
+    }
     pthread_mutex_lock(&api->server->lock);
     json_t *list = coord_dispatch_workers_json(api->server);
     pthread_mutex_unlock(&api->server->lock);
     s_reply(resp, 200, list);
 }
 
-/* "leader" or "standby", and the leader's record as last seen (a new
- * reference, or NULL when none is known yet). */
 /* The leadership thread; NULL for a moment after the API starts. */
 static coord_lead_t *s_lead(coord_server_t *server)
 {
@@ -670,6 +693,8 @@ static coord_lead_t *s_lead(coord_server_t *server)
     return lead;
 }
 
+/* "leader" or "standby", and the leader's record as last seen (a new
+ * reference, or NULL when none is known yet). */
 static const char *s_role(coord_api_t *api, json_t **leader)
 {
     coord_server_t *server = api->server;
@@ -689,10 +714,10 @@ static void s_info(coord_api_t *api, s_resp_t *resp)
                                  role, "leader", leader ? leader : json_null()));
 }
 
-/* Runs, schedules and workers live in the leader; a standby points there. */
+/* Runs and schedules live in the leader; a standby points there. */
 static int s_needs_leader(const char *url)
 {
-    static const char *const prefixes[] = {"/v1/runs", "/v1/schedules", "/v1/workers", "/run"};
+    static const char *const prefixes[] = {"/v1/runs", "/v1/schedules", "/run"};
     const char *rest;
     for (size_t i = 0; i < sizeof prefixes / sizeof prefixes[0]; i++) {
         size_t n = strlen(prefixes[i]);

@@ -26,6 +26,9 @@
 #include <string.h>
 #include <unistd.h>
 
+/* How often the leader publishes the workers that are up in etcd. */
+#define S_MEMBERS_MS 15000
+
 static const double s_buckets[COORD_DURATION_BUCKETS] = {0.5, 1,   2.5, 5,   10,   30,
                                                          60,  120, 300, 600, 1800, 3600};
 
@@ -291,6 +294,34 @@ static void s_dispatch(coord_server_t *self)
 
 /* ---- messages from workers ---------------------------------------------------------- */
 
+/* One worker as GET /v1/workers shows it. */
+static json_t *s_worker_json(coord_server_t *self, coord_worker_t *w)
+{
+    char seen[40], since[40];
+    mao_time_iso(seen, sizeof seen, w->last_seen_ms);
+    mao_time_iso(since, sizeof since, w->since_ms);
+    json_t *runs = json_array();
+    for (coord_run_t *run = zhashx_first(self->runs); run; run = zhashx_next(self->runs))
+        if (!coord_run_terminal(run) && strcmp(run->worker, w->id) == 0)
+            json_array_append_new(runs, json_string(run->id));
+    return json_pack("{s:s, s:s, s:s, s:i, s:i, s:o, s:O, s:s, s:s, s:s}", "id", w->id, "site",
+                     w->site, "state", w->up ? "up" : "down", "capacity", (json_int_t)w->capacity,
+                     "in_flight", (json_int_t)w->in_flight, "runs", runs, "labels",
+                     w->labels ? w->labels : json_object(), "version", w->version, "last_seen",
+                     seen, "since", since);
+}
+
+/* Publishes a worker in etcd (workers/<id>), for every site and standby to
+ * see: when it comes up or goes down, and every S_MEMBERS_MS. */
+static void s_record_worker(coord_server_t *self, coord_worker_t *w)
+{
+    json_t *record = s_worker_json(self, w);
+    coord_store_item_t item = {.kind = COORD_STORE_WORKER, .id = w->id, .record = record};
+    if (record)
+        coord_store_write(self->store, &item, 1);
+    json_decref(record);
+}
+
 /* A worker is down: it stopped, or fell silent.  Its runs are given to
  * others by the cron. */
 static void s_worker_down(coord_server_t *self, coord_worker_t *w, const char *why)
@@ -301,6 +332,7 @@ static void s_worker_down(coord_server_t *self, coord_worker_t *w, const char *w
     w->since_ms = mao_now_ms();
     mao_log_warn("dispatch", "worker.down worker=%s site=%s reason=\"%s\"", w->id, w->site, why);
     s_publish(self, "worker.down", json_pack("{s:s, s:s}", "worker", w->id, "site", w->site));
+    s_record_worker(self, w);
 }
 
 static void s_on_hello(coord_server_t *self, const char *from, json_t *msg)
@@ -381,6 +413,7 @@ static void s_on_hello(coord_server_t *self, const char *from, json_t *msg)
         s_publish(self, "worker.up",
                   json_pack("{s:s, s:s, s:i}", "worker", w->id, "site", w->site, "capacity",
                             (json_int_t)w->capacity));
+        s_record_worker(self, w);
     }
     s_dispatch(self);
 }
@@ -848,6 +881,9 @@ int coord_dispatch_cron(zloop_t *loop, int timer_id, void *arg)
     int beat = now - self->last_beat_ms >= self->heartbeat_ms;
     if (beat)
         self->last_beat_ms = now;
+    int publish = atomic_load(&self->leading) && now - self->last_members_ms >= S_MEMBERS_MS;
+    if (publish)
+        self->last_members_ms = now;
     for (coord_worker_t *w = zhashx_first(self->workers); w; w = zhashx_next(self->workers)) {
         if (!w->up)
             continue;
@@ -859,6 +895,8 @@ int coord_dispatch_cron(zloop_t *loop, int timer_id, void *arg)
         }
         if (beat)
             s_send_simple(self, w->id, "heartbeat", NULL, NULL);
+        if (publish)
+            s_record_worker(self, w);
     }
     /* Runs whose worker is down, or whose job was never accepted. */
     for (coord_run_t *run = zhashx_first(self->runs); run; run = zhashx_next(self->runs)) {
@@ -1098,21 +1136,8 @@ const char *coord_dispatch_why_waiting(coord_server_t *self, const coord_run_t *
 json_t *coord_dispatch_workers_json(coord_server_t *self)
 {
     json_t *list = json_array();
-    for (coord_worker_t *w = zhashx_first(self->workers); w; w = zhashx_next(self->workers)) {
-        char seen[40], since[40];
-        mao_time_iso(seen, sizeof seen, w->last_seen_ms);
-        mao_time_iso(since, sizeof since, w->since_ms);
-        json_t *runs = json_array();
-        for (coord_run_t *run = zhashx_first(self->runs); run; run = zhashx_next(self->runs))
-            if (!coord_run_terminal(run) && strcmp(run->worker, w->id) == 0)
-                json_array_append_new(runs, json_string(run->id));
-        json_array_append_new(
-            list, json_pack("{s:s, s:s, s:s, s:i, s:i, s:o, s:O, s:s, s:s, s:s}", "id", w->id,
-                            "site", w->site, "state", w->up ? "up" : "down", "capacity",
-                            (json_int_t)w->capacity, "in_flight", (json_int_t)w->in_flight, "runs",
-                            runs, "labels", w->labels ? w->labels : json_object(), "version",
-                            w->version, "last_seen", seen, "since", since));
-    }
+    for (coord_worker_t *w = zhashx_first(self->workers); w; w = zhashx_next(self->workers))
+        json_array_append_new(list, s_worker_json(self, w));
     return list;
 }
 

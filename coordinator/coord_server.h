@@ -94,6 +94,7 @@ typedef struct coord_server_t {
     int64_t last_queue_try_ms;     /* when reading it back was last tried */
     int64_t last_beat_ms;          /* when the reactor last beat to the workers */
     int64_t last_etcd_check_ms;    /* when the cron last pinged etcd */
+    int64_t last_members_ms;       /* when the workers were last published in etcd */
     pthread_mutex_t retrieve_lock; /* one dataset clone at a time into importdir */
 
     /* shared: under `lock` */

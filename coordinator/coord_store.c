@@ -179,7 +179,7 @@ static void s_prune(coord_store_t *self, const char *tool)
 /* How many etcd operations an item takes. */
 static size_t s_etcd_ops(const coord_store_t *self, const s_item_t *it)
 {
-    if (it->kind == COORD_STORE_NOTIFICATION)
+    if (it->kind == COORD_STORE_NOTIFICATION || it->kind == COORD_STORE_WORKER)
         return 1;
     if (self->pg)
         return 0;
@@ -199,8 +199,10 @@ static int s_write(coord_store_t *self, s_unit_t *batch, int64_t fence, int64_t 
     for (s_unit_t *u = batch; u; u = u->next) {
         for (size_t i = 0; i < u->count; i++) {
             s_item_t *it = &u->items[i];
-            if (it->kind == COORD_STORE_NOTIFICATION) {
-                snprintf(keys[ne], sizeof keys[ne], "notifications/%s", it->id);
+            if (it->kind == COORD_STORE_NOTIFICATION || it->kind == COORD_STORE_WORKER) {
+                /* In etcd whatever the store: for every site to see. */
+                snprintf(keys[ne], sizeof keys[ne], "%s/%s",
+                         it->kind == COORD_STORE_WORKER ? "workers" : "notifications", it->id);
                 eops[ne] = (mao_etcd_op_t){.key = keys[ne], .value = it->text,
                                            .len = strlen(it->text)};
                 ne++;

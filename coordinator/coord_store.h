@@ -33,11 +33,12 @@ typedef enum {
     COORD_STORE_SCHEDULE_DELETE, /* a schedule removed */
     COORD_STORE_RUN_DELETE,      /* a run that never was (a claim given up): it goes */
     COORD_STORE_NOTIFICATION,    /* a spike notification; `id` is its key */
+    COORD_STORE_WORKER,          /* a worker as the leader sees it; `id` is the worker's */
 } coord_store_kind_t;
 
 typedef struct {
     coord_store_kind_t kind;
-    const char *id;     /* run id, schedule id, or notification key */
+    const char *id;     /* run id, schedule id, notification key, or worker id */
     const char *tool;   /* runs: their tool */
     int finished;       /* runs: it ended */
     json_t *record;     /* what to store (borrowed: written as JSON text at once) */

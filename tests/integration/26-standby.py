@@ -56,8 +56,18 @@ def check_no_slot_twice(runs, what):
 def test_a_standby_points_at_the_leader(env):
     etcd = env.etcd()
     a, b = start_pair(env, etcd)
-    worker_for(env, [a, b])
+    worker = worker_for(env, [a, b])
     env.tool("tick", "none", command=["sh", "-c", "echo 1 > control-$$.csv"])
+
+    # The leader publishes its workers in etcd; a standby lists them from there.
+    wait_for("the worker in etcd", lambda: etcd.keys(env.prefix + "workers/") ==
+             [env.prefix + "workers/" + worker.id])
+    status, members = env.http("GET", "/v1/workers", url=b.url)
+    check_eq(status, 200, "a standby lists the workers")
+    check_eq([(w["id"], w["site"], w["state"]) for w in members], [(worker.id, "local", "up")],
+             "as the leader published them")
+    shown = env.maoctl("worker", "get", server=b.url)
+    check(shown.rc == 0 and worker.id in shown.out, "maoctl worker get through the standby", shown)
 
     # The standby serves the registry itself...
     status, tools = env.http("GET", "/v1/tools", url=b.url)
@@ -70,7 +80,7 @@ def test_a_standby_points_at_the_leader(env):
              "and the leader's workers endpoint")
     # ...and turns runs away, naming the leader.
     for method, path in (("GET", "/v1/runs"), ("POST", "/v1/tools/tick/runs"),
-                         ("GET", "/v1/schedules"), ("GET", "/v1/workers")):
+                         ("GET", "/v1/schedules"), ("GET", "/v1/tools/tick/history")):
         status, body = env.http(method, path, {} if method == "POST" else None, url=b.url)
         check_eq(status, 503, f"{method} {path} on a standby")
         check_eq(body["error"], "standby", f"{method} {path}: the error says why")
