@@ -308,3 +308,32 @@ void mao_cfg_log_warnings(const mao_cfg_t *self)
     for (size_t i = 0; i < self->warning_count; i++)
         mao_log_warn("config", "%s", self->warnings[i]);
 }
+
+int mao_cfg_daemon_start(mao_cfg_t **out, int *status, const char *prog, const char *cli_path,
+                         const char *level, int check_only)
+{
+    mao_cfg_t *cfg = NULL;
+    mao_log_level_t parsed;
+    const char *path = mao_cfg_default_path(cli_path);
+    *out = NULL;
+    *status = 1;
+    if (mao_cfg_load(&cfg, path) < 0 ||
+        mao_log_parse_level(&parsed, level ? level : mao_cfg_get(cfg, "LOG", "level")) < 0) {
+        fprintf(stderr, "%s: %s\n", prog, mao_error_last());
+        mao_cfg_destroy(&cfg);
+        return 0;
+    }
+    if (check_only) { /* the file parsed and the level is known: now the unknown keys */
+        size_t n = 0;
+        for (const char *w; (w = mao_cfg_warning(cfg, n)); n++)
+            fprintf(stderr, "%s: %s\n", prog, w);
+        printf("%s: %s\n", path ? path : "built-in defaults", n ? "has unknown keys" : "ok");
+        mao_cfg_destroy(&cfg);
+        *status = n ? 1 : 0;
+        return 0;
+    }
+    mao_log_set_level(parsed);
+    mao_cfg_log_warnings(cfg);
+    *out = cfg;
+    return 1;
+}

@@ -47,4 +47,13 @@ const char *mao_cfg_warning(const mao_cfg_t *self, size_t index);
 /* Logs every warning at warn level under the "config" module. */
 void mao_cfg_log_warnings(const mao_cfg_t *self);
 
+/* A daemon's start (`prog` names it in messages): loads the configuration
+ * from mao_cfg_default_path(cli_path) and sets the log level (`level` when
+ * given, else [LOG] level), then logs the warnings.  With `check_only`,
+ * prints the unknown keys and the verdict instead, and stops.  Returns 1 to
+ * go on, with the configuration in *out; or 0 with the process's exit status
+ * in *status (what went wrong printed as "PROG: ..."). */
+int mao_cfg_daemon_start(mao_cfg_t **out, int *status, const char *prog, const char *cli_path,
+                         const char *level, int check_only);
+
 #endif

@@ -75,28 +75,9 @@ int main(int argc, char **argv)
     sigaction(SIGINT, &sa, NULL);
 
     mao_cfg_t *cfg = NULL;
-    if (mao_cfg_load(&cfg, mao_cfg_default_path(config)) < 0) {
-        fprintf(stderr, "mao-worker: %s\n", mao_error_last());
-        return 1;
-    }
-    mao_log_level_t level;
-    if (mao_log_parse_level(&level, level_text ? level_text : mao_cfg_get(cfg, "LOG", "level")) <
-        0) {
-        fprintf(stderr, "mao-worker: %s\n", mao_error_last());
-        mao_cfg_destroy(&cfg);
-        return 1;
-    }
-    if (check_only) { /* the file parsed and the level is known: now the unknown keys */
-        size_t n = 0;
-        for (const char *w; (w = mao_cfg_warning(cfg, n)); n++)
-            fprintf(stderr, "mao-worker: %s\n", w);
-        const char *path = mao_cfg_default_path(config);
-        printf("%s: %s\n", path ? path : "built-in defaults", n ? "has unknown keys" : "ok");
-        mao_cfg_destroy(&cfg);
-        return n ? 1 : 0;
-    }
-    mao_log_set_level(level);
-    mao_cfg_log_warnings(cfg);
+    int status;
+    if (!mao_cfg_daemon_start(&cfg, &status, "mao-worker", config, level_text, check_only))
+        return status;
 
     worker_agent_t *agent = NULL;
     if (worker_agent_open(&agent, cfg) < 0) {
