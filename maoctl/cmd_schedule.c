@@ -413,16 +413,12 @@ int ctl_tool_history(ctl_t *ctl, int argc, char **argv)
 
 int cmd_why(ctl_t *ctl, int argc, char **argv)
 {
-    int first;
-    int rc = ctl_parse(ctl, argc, argv, s_help_why, NULL, NULL, NULL, &first);
+    const char *name = NULL;
+    int rc = ctl_parse_name(ctl, argc, argv, s_help_why, "tool", "why", &name);
     if (rc)
         return rc < 0 ? CTL_OK : rc;
-    if (argc - first != 1)
-        return ctl_usage_error(s_help_why, "why needs one tool NAME");
-    if (mao_name_check("tool", argv[first]) < 0)
-        return ctl_fail("%s", mao_error_last());
     char path[256];
-    snprintf(path, sizeof path, "/v1/tools/%s/why", argv[first]);
+    snprintf(path, sizeof path, "/v1/tools/%s/why", name);
     json_t *why = NULL;
     if ((rc = ctl_call(ctl, "GET", path, NULL, 30000, &why)) != CTL_OK)
         return rc;
@@ -431,13 +427,13 @@ int cmd_why(ctl_t *ctl, int argc, char **argv)
     } else {
         json_t *last = json_object_get(why, "last_run");
         if (json_is_object(last))
-            printf("%s last ran as run %s: %s at site %s, finished %s.\n", argv[first],
+            printf("%s last ran as run %s: %s at site %s, finished %s.\n", name,
                    s_str(last, "id"), s_str(last, "status"), s_str(last, "site"),
                    s_str(last, "finished_at"));
         else if (json_is_string(last))
-            printf("%s: when it last ran is %s.\n", argv[first], json_string_value(last));
+            printf("%s: when it last ran is %s.\n", name, json_string_value(last));
         else
-            printf("%s has not run yet.\n", argv[first]);
+            printf("%s has not run yet.\n", name);
         ctl_print_safe(stdout, s_str(why, "explanation"));
         putchar('\n');
     }

@@ -260,25 +260,7 @@ static int s_add(ctl_t *ctl, int argc, char **argv)
 
 static int s_remove(ctl_t *ctl, int argc, char **argv)
 {
-    int first;
-    int rc = ctl_parse(ctl, argc, argv, s_help_remove, NULL, NULL, NULL, &first);
-    if (rc)
-        return rc < 0 ? CTL_OK : rc;
-    if (argc - first != 1)
-        return ctl_usage_error(s_help_remove, "tool remove needs one NAME");
-    if (mao_name_check("tool", argv[first]) < 0)
-        return ctl_fail("%s", mao_error_last());
-    char path[256];
-    snprintf(path, sizeof path, "/v1/tools/%s", argv[first]);
-    json_t *reply = NULL;
-    if ((rc = ctl_call(ctl, "DELETE", path, NULL, 30000, &reply)) != CTL_OK)
-        return rc;
-    if (ctl->json)
-        ctl_print_json(reply);
-    else
-        printf("tool %s removed\n", argv[first]);
-    json_decref(reply);
-    return CTL_OK;
+    return ctl_remove(ctl, argc, argv, s_help_remove, "tool", "/v1/tools");
 }
 
 int cmd_tool(ctl_t *ctl, int argc, char **argv)

@@ -46,6 +46,18 @@ int ctl_parse(ctl_t *ctl, int argc, char **argv, const char *help, const struct 
 int ctl_leading_globals(ctl_t *ctl, int argc, char **argv, int *index, const char *help,
                         int version);
 
+/* Parses a verb that takes exactly one NAME of `kind` ("tool", "dataset")
+ * and no options of its own; `verb` names it in the usage error ("tool
+ * remove").  Returns 0 with *name set, -1 after --help (exit 0), or
+ * CTL_USAGE / CTL_FAIL after saying why. */
+int ctl_parse_name(ctl_t *ctl, int argc, char **argv, const char *help, const char *kind,
+                   const char *verb, const char **name);
+
+/* `maoctl tool remove` and `maoctl dataset remove`: DELETE <collection>/NAME
+ * ("/v1/tools") and say so. */
+int ctl_remove(ctl_t *ctl, int argc, char **argv, const char *help, const char *kind,
+               const char *collection);
+
 /* Prints "maoctl: <usage problem>" and the verb's usage line; returns CTL_USAGE. */
 int ctl_usage_error(const char *help, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

@@ -34,6 +34,42 @@ int ctl_usage_error(const char *help, const char *fmt, ...)
     return CTL_USAGE;
 }
 
+int ctl_parse_name(ctl_t *ctl, int argc, char **argv, const char *help, const char *kind,
+                   const char *verb, const char **name)
+{
+    int first;
+    int rc = ctl_parse(ctl, argc, argv, help, NULL, NULL, NULL, &first);
+    if (rc)
+        return rc;
+    if (argc - first != 1)
+        return ctl_usage_error(help, "%s needs one NAME", verb);
+    if (mao_name_check(kind, argv[first]) < 0)
+        return ctl_fail("%s", mao_error_last());
+    *name = argv[first];
+    return 0;
+}
+
+int ctl_remove(ctl_t *ctl, int argc, char **argv, const char *help, const char *kind,
+               const char *collection)
+{
+    const char *name = NULL;
+    char verb[64], path[256];
+    snprintf(verb, sizeof verb, "%s remove", kind);
+    int rc = ctl_parse_name(ctl, argc, argv, help, kind, verb, &name);
+    if (rc)
+        return rc < 0 ? CTL_OK : rc;
+    snprintf(path, sizeof path, "%s/%s", collection, name);
+    json_t *reply = NULL;
+    if ((rc = ctl_call(ctl, "DELETE", path, NULL, 30000, &reply)) != CTL_OK)
+        return rc;
+    if (ctl->json)
+        ctl_print_json(reply);
+    else
+        printf("%s %s removed\n", kind, name);
+    json_decref(reply);
+    return CTL_OK;
+}
+
 int ctl_fail(const char *fmt, ...)
 {
     va_list ap;
