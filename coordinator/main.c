@@ -8,13 +8,10 @@
 #include "mao_error.h"
 #include "mao_log.h"
 
-#include <errno.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
-#include <unistd.h>
 
 /* The only thing a signal does: ask the reactor to stop. */
 static void s_on_signal(int sig)
@@ -76,23 +73,22 @@ int main(int argc, char **argv)
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
 
-    mao_cfg_t *cfg = NULL;
-    int status;
-    if (!mao_cfg_daemon_start(&cfg, &status, "mao-coordinator", config, level_text, check_only))
-        return status;
-
-    coord_server_t *server = NULL;
-    if (coord_server_open(&server, cfg) < 0) {
-        mao_log_error("coordinator", "start.failed detail=\"%s\"", mao_error_last());
-        return 1;
-    }
-    int rc = coord_server_run(server);
-    coord_server_destroy(&server);
-    if (rc == 1 && !zsys_interrupted) {
-        /* Another coordinator leads now: start over, clean, as a standby. */
-        execv("/proc/self/exe", argv);
-        mao_log_error("coordinator", "restart.failed error=\"%s\"", strerror(errno));
-        return 1;
+    /* When another coordinator leads after this one did, the server stops;
+     * it starts over from nothing, configuration read again, as a standby. */
+    int rc = 1;
+    for (int round = 0; rc == 1 && !zsys_interrupted; round++) {
+        mao_cfg_t *cfg = NULL;
+        int status;
+        if (!mao_cfg_daemon_start(&cfg, &status, "mao-coordinator", config, level_text,
+                                  check_only))
+            return round == 0 ? status : 1;
+        coord_server_t *server = NULL;
+        if (coord_server_open(&server, cfg) < 0) { /* it owns cfg, even then */
+            mao_log_error("coordinator", "start.failed detail=\"%s\"", mao_error_last());
+            return 1;
+        }
+        rc = coord_server_run(server);
+        coord_server_destroy(&server);
     }
     return 0;
 }
