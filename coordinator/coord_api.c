@@ -703,8 +703,26 @@ static const char *s_role(coord_api_t *api, json_t **leader)
     return atomic_load(&server->leading) ? "leader" : "standby";
 }
 
+/* 1 when this coordinator leads.  While the campaign is undecided (the
+ * coordinator just started, or took over a moment ago) waits up to 3 s for
+ * it, so that a request made right after a start is not turned away. */
+static int s_await_leading(coord_api_t *api)
+{
+    coord_server_t *server = api->server;
+    for (int i = 0; i < 150; i++) {
+        if (atomic_load(&server->leading))
+            return 1;
+        coord_lead_t *lead = s_lead(server);
+        if (lead && coord_lead_follows(lead))
+            return 0;
+        usleep(20 * 1000);
+    }
+    return atomic_load(&server->leading);
+}
+
 static void s_info(coord_api_t *api, s_resp_t *resp)
 {
+    s_await_leading(api); /* so that a client started with us learns who leads */
     const char *key = coord_auth_public_key(api->server->auth);
     json_t *leader = NULL;
     const char *role = s_role(api, &leader);
@@ -731,22 +749,6 @@ static int s_needs_leader(const char *url)
     return 0;
 }
 
-/* 1 when this coordinator leads.  While the campaign is undecided (the
- * coordinator just started, or took over a moment ago) waits up to 3 s for
- * it, so that a request made right after a start is not turned away. */
-static int s_await_leading(coord_api_t *api)
-{
-    coord_server_t *server = api->server;
-    for (int i = 0; i < 150; i++) {
-        if (atomic_load(&server->leading))
-            return 1;
-        coord_lead_t *lead = s_lead(server);
-        if (lead && coord_lead_follows(lead))
-            return 0;
-        usleep(20 * 1000);
-    }
-    return atomic_load(&server->leading);
-}
 
 static void s_standby(coord_api_t *api, s_resp_t *resp)
 {
