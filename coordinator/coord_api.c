@@ -703,21 +703,23 @@ static const char *s_role(coord_api_t *api, json_t **leader)
     return atomic_load(&server->leading) ? "leader" : "standby";
 }
 
-/* 1 when this coordinator leads.  While the campaign is undecided (the
- * coordinator just started, or took over a moment ago) waits up to 3 s for
- * it, so that a request made right after a start is not turned away. */
+/* 1 when this coordinator leads and has read its runs and schedules back
+ * from the store.  While the campaign is undecided or the state still loads
+ * (the coordinator just started, or took over a moment ago) waits up to 3 s,
+ * so that a request made right after a start is not turned away.  0 when
+ * another leads; -1 when we lead but the store has not answered yet. */
 static int s_await_leading(coord_api_t *api)
 {
     coord_server_t *server = api->server;
     for (int i = 0; i < 150; i++) {
-        if (atomic_load(&server->leading))
+        if (atomic_load(&server->leading) && atomic_load(&server->queue_loaded))
             return 1;
         coord_lead_t *lead = s_lead(server);
-        if (lead && coord_lead_follows(lead))
+        if (!atomic_load(&server->leading) && lead && coord_lead_follows(lead))
             return 0;
         usleep(20 * 1000);
     }
-    return atomic_load(&server->leading);
+    return atomic_load(&server->leading) ? -1 : 0;
 }
 
 static void s_info(coord_api_t *api, s_resp_t *resp)
@@ -1301,13 +1303,19 @@ static void s_route(coord_api_t *api, struct MHD_Connection *conn, const char *m
     const char *rest;
     int get = strcmp(method, "GET") == 0;
     int post = strcmp(method, "POST") == 0;
+    int ready;
 
     if (req->too_large) {
         char msg[96];
         snprintf(msg, sizeof msg, "request body is larger than %d bytes", COORD_API_MAX_BODY);
         s_fail(resp, 413, "too_large", msg);
-    } else if (s_needs_leader(url) && !s_await_leading(api)) {
-        s_standby(api, resp);
+    } else if (s_needs_leader(url) && (ready = s_await_leading(api)) <= 0) {
+        if (ready == 0)
+            s_standby(api, resp);
+        else
+            s_fail(resp, 503, "unavailable", "this coordinator leads but has not read its runs "
+                                             "and schedules back from the store yet (is etcd, or "
+                                             "PostgreSQL, reachable?); retry in a few seconds");
     } else if (strcmp(url, "/healthz") == 0) {
         if (get)
             s_healthz(api, resp);

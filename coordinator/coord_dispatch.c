@@ -848,7 +848,7 @@ static void s_load_queue(coord_server_t *self)
         nruns++;
     }
     mao_log_info("dispatch", "state.loaded schedules=%zu runs=%zu", nsched, nruns);
-    self->queue_loaded = 1;
+    atomic_store(&self->queue_loaded, 1);
     self->scheds_loaded = 1;
     s_arm(self);
     pthread_mutex_unlock(&self->lock);
@@ -863,7 +863,7 @@ int coord_dispatch_cron(zloop_t *loop, int timer_id, void *arg)
 
     if (s_lead_check(self) < 0)
         return -1;
-    if (atomic_load(&self->leading) && !self->queue_loaded &&
+    if (atomic_load(&self->leading) && !atomic_load(&self->queue_loaded) &&
         now - self->last_queue_try_ms >= 5000)
         s_load_queue(self);
     if (now - self->last_etcd_check_ms >= 1000) {

@@ -86,7 +86,8 @@ typedef struct coord_server_t {
     long keep_finished;            /* finished runs kept in memory */
     atomic_int etcd_up;            /* 1 while the last etcd contact worked */
     int etcd_logged;               /* the etcd state the log last reported (-1: none) */
-    int queue_loaded;              /* the queue was read back from the store after start */
+    atomic_int queue_loaded;       /* the leader read its runs and schedules back from the
+                                    * store: the API may answer for them */
     int scheds_loaded;             /* the schedules were; nothing fires before */
     int64_t started_ms;            /* when this coordinator started */
     int sched_timer_id;            /* the one-shot timer for the next schedule; -1: none */
