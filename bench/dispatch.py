@@ -76,11 +76,8 @@ import time
 import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "..", "tests", "integration"))
-os.environ.setdefault("MAO_BIN", os.path.join(HERE, "..", "build", "bin"))
-os.environ.setdefault("MAO_SOURCE", os.path.join(HERE, ".."))
-
-import harness  # noqa: E402
+sys.path.insert(0, HERE)
+from benchlib import harness, mem_kb, pct, post  # noqa: E402
 
 TARGET_RATE = 2000      # runs recorded per second
 TARGET_P99_MS = 20      # fire -> start
@@ -90,12 +87,6 @@ TICK = os.sysconf("SC_CLK_TCK")
 
 # ---- small helpers -------------------------------------------------------------------
 
-def pct(values, p):
-    values = sorted(values)
-    if not values:
-        return None
-    return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
-
 
 def iso_ms(text):
     """Milliseconds since 1970 of mao's UTC times, 2026-11-22T01:53:39.289Z."""
@@ -103,27 +94,12 @@ def iso_ms(text):
     return base * 1000 + int(text[20:23])
 
 
-def mem_kb(pid):
-    out = {}
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith(("VmRSS:", "VmHWM:")):
-                out[line.split(":")[0]] = int(line.split()[1])
-    return out
-
-
-def post(url, body, timeout=60):
-    req = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST",
-                                 headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(req, timeout=timeout) as r:
-        return r.status, json.load(r)
-
-
 def b64(data):
     return base64.b64encode(data if isinstance(data, bytes) else data.encode()).decode()
 
 
 # ---- etcd's JSON gateway ---------------------------------------------------------------
+
 
 def etcd_call(endpoint, path, body, timeout=60):
     req = urllib.request.Request(endpoint + path, data=json.dumps(body).encode(),
@@ -153,6 +129,7 @@ def etcd_values(endpoint, prefix, page=1000, max_pages=100000):
 
 
 # ---- /proc -----------------------------------------------------------------------------
+
 
 def proc_ticks(pid):
     """(own CPU, reaped children's CPU) of a process, in clock ticks."""
@@ -287,6 +264,7 @@ class MetricsWatch(threading.Thread):
 
 
 # ---- the benchmark ---------------------------------------------------------------------
+
 
 class Bench:
     def __init__(self, args):
@@ -641,6 +619,7 @@ class Bench:
 
 
 # ---- report -------------------------------------------------------------------------------
+
 
 def med(results, key):
     vals = [r[key] for r in results if r[key] is not None]

@@ -30,27 +30,8 @@ import time
 import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "..", "tests", "integration"))
-os.environ.setdefault("MAO_BIN", os.path.join(HERE, "..", "build", "bin"))
-os.environ.setdefault("MAO_SOURCE", os.path.join(HERE, ".."))
-
-import harness  # noqa: E402
-
-
-def mem_kb(pid):
-    out = {}
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith(("VmRSS:", "VmHWM:")):
-                out[line.split(":")[0]] = int(line.split()[1])
-    return out
-
-
-def post(url, body, timeout=60):
-    req = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST",
-                                 headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(req, timeout=timeout) as r:
-        return r.status
+sys.path.insert(0, HERE)
+from benchlib import harness, mem_kb, pct, post  # noqa: E402
 
 
 def create_schedules(url, tools, count, period, start, clients):
@@ -69,7 +50,7 @@ def create_schedules(url, tools, count, period, start, clients):
             tool = tools[(i // period) % len(tools)]
             body = {"every": f"{period}s", "start": start + i % period}
             try:
-                status = post(f"{url}/v1/tools/{tool}/schedules", body)
+                status, _ = post(f"{url}/v1/tools/{tool}/schedules", body)
                 if status != 201:
                     errors.append(status)
             except Exception as e:  # noqa: BLE001
@@ -84,11 +65,6 @@ def create_schedules(url, tools, count, period, start, clients):
     if errors:
         raise SystemExit(f"{len(errors)} schedules not created, e.g. {errors[:3]}")
     return time.monotonic() - t0
-
-
-def pct(values, p):
-    values = sorted(values)
-    return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
 
 
 def one_store(args, store):
