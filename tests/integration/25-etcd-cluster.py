@@ -17,7 +17,8 @@ def runs_of(env, sched_id):
     return [r for r in runs if r.get("schedule") == sched_id]
 
 
-def test_one_member_down(env):
+def site_with_a_schedule(env):
+    """A cluster, a coordinator, a worker and a schedule that has run once."""
     cluster = EtcdCluster(env).start()
     coord = env.start_coordinator(cluster)
     worker = env.start_worker(config=EXEC)
@@ -25,6 +26,11 @@ def test_one_member_down(env):
     sched = env.maoctl("tool", "schedule", "quick", "--every", "2s", "-o", "json").json()
     wait_for("a first scheduled run", lambda: any(
         r["status"] == "succeeded" for r in runs_of(env, sched["id"])), timeout=30)
+    return cluster, coord, worker, sched
+
+
+def test_one_member_down(env):
+    cluster, coord, worker, sched = site_with_a_schedule(env)
 
     # The member the coordinator tries first goes away.
     cluster.members[0].kill()
@@ -58,13 +64,7 @@ def test_one_member_down(env):
 
 
 def test_whole_cluster_down_while_schedules_fire(env):
-    cluster = EtcdCluster(env).start()
-    coord = env.start_coordinator(cluster)
-    worker = env.start_worker(config=EXEC)
-    env.tool("quick", "none", command=["sh", "-c", "echo 1 > control-$$.csv"])
-    sched = env.maoctl("tool", "schedule", "quick", "--every", "2s", "-o", "json").json()
-    wait_for("a first scheduled run", lambda: any(
-        r["status"] == "succeeded" for r in runs_of(env, sched["id"])), timeout=30)
+    cluster, coord, worker, sched = site_with_a_schedule(env)
 
     cluster.stop()
     down = time.time()
