@@ -1,16 +1,21 @@
 /*
  * coord_store: the recorder thread.
  *
- * Invariants: units are written in the order they were queued, each whole in
- * one transaction; a batch that failed is retried whole (the writes are
- * idempotent), so nothing queued is lost while the process lives.  Within a
- * batch, later writes of a key win, as if written one after the other.
+ * Invariants: each unit is written whole in one transaction; the units that
+ * write one key (a run's, a schedule's) land in the order they were queued,
+ * since a unit never goes out while a transaction in flight writes its keys;
+ * units of other keys are written by up to S_WRITERS transactions at once.  A
+ * batch that failed is retried whole (the writes are idempotent), so nothing
+ * queued is lost while the process lives.  Within a batch, later writes of a
+ * key win, as if written one after the other.  "Durable up to n" advances
+ * only over units all written.
  */
 #include "coord_store.h"
 #include "coord_lead.h"
 #include "mao_error.h"
 #include "mao_log.h"
 
+#include <czmq.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -23,6 +28,9 @@
 #define S_BATCH_OPS 60     /* etcd allows 64 operations per transaction; units stay whole */
 #define S_PRUNE_EVERY 20   /* prune a tool's etcd history after this many of its finished runs */
 #define S_UNIT_MAX 4       /* items in one unit */
+#define S_WRITERS 4        /* transactions in flight at once */
+
+enum { S_WAITING = 0, S_IN_FLIGHT, S_WRITTEN };
 
 typedef struct {
     coord_store_kind_t kind;
@@ -33,7 +41,9 @@ typedef struct {
 } s_item_t;
 
 typedef struct s_unit_t {
-    struct s_unit_t *next;
+    struct s_unit_t *next; /* the queue, in sequence order */
+    struct s_unit_t *link; /* the batch it is written in */
+    int state;             /* S_WAITING, S_IN_FLIGHT or S_WRITTEN */
     s_item_t items[S_UNIT_MAX];
     size_t count;
     uint64_t seq;
@@ -44,10 +54,13 @@ struct coord_store_t {
     coord_pg_t *pg;            /* borrowed; NULL: etcd holds runs and schedules */
     int wake_fd;               /* borrowed eventfd */
     long retention;
-    pthread_t thread;
+    pthread_t threads[S_WRITERS];
+    size_t nthreads;
     pthread_mutex_t lock;      /* guards everything below */
     pthread_cond_t more;       /* units arrived, or stop */
-    s_unit_t *head, *tail;     /* waiting units */
+    s_unit_t *head, *tail;     /* units not yet durable, in sequence order */
+    zhashx_t *busy;            /* conflict key -> count, of the units in flight */
+    zhashx_t *latest;          /* conflict key -> the newest waiting unit that writes it */
     size_t pending;
     uint64_t last_seq;         /* the newest unit's number */
     uint64_t durable_seq;      /* every unit up to this one is written */
@@ -78,6 +91,39 @@ static void s_unit_free(s_unit_t *u)
     free(u);
 }
 
+static void s_conflict_key(char *out, size_t size, const s_item_t *it);
+
+/* A unit of one item whose key's newest waiting unit is also one item of
+ * the same kind takes that unit's place: the newer record is written in it,
+ * so a run that was queued, accepted and finished while the store was busy
+ * costs one write, not three.  Returns that unit's number, or 0 (lock held). */
+static uint64_t s_coalesce(coord_store_t *self, s_unit_t *u)
+{
+    char key[200];
+    if (u->count != 1)
+        return 0;
+    s_conflict_key(key, sizeof key, &u->items[0]);
+    s_unit_t *old = zhashx_lookup(self->latest, key);
+    if (!old || old->state != S_WAITING || old->count != 1 ||
+        old->items[0].kind != u->items[0].kind)
+        return 0;
+    s_item_t swap = old->items[0];
+    old->items[0] = u->items[0];
+    u->items[0] = swap; /* freed with u */
+    return old->seq;
+}
+
+/* Forgets `u` as the newest waiting unit of its keys (lock held). */
+static void s_unlatest(coord_store_t *self, s_unit_t *u)
+{
+    char key[200];
+    for (size_t i = 0; i < u->count; i++) {
+        s_conflict_key(key, sizeof key, &u->items[i]);
+        if (zhashx_lookup(self->latest, key) == u)
+            zhashx_delete(self->latest, key);
+    }
+}
+
 uint64_t coord_store_write(coord_store_t *self, const coord_store_item_t *items, size_t count)
 {
     s_unit_t *u = calloc(1, sizeof *u);
@@ -101,7 +147,18 @@ uint64_t coord_store_write(coord_store_t *self, const coord_store_item_t *items,
         }
     }
     pthread_mutex_lock(&self->lock);
+    uint64_t merged = s_coalesce(self, u);
+    if (merged) {
+        pthread_mutex_unlock(&self->lock);
+        s_unit_free(u);
+        return merged;
+    }
     u->seq = ++self->last_seq;
+    char key[200];
+    for (size_t i = 0; i < u->count; i++) {
+        s_conflict_key(key, sizeof key, &u->items[i]);
+        zhashx_update(self->latest, key, u);
+    }
     if (self->tail)
         self->tail->next = u;
     else
@@ -196,7 +253,7 @@ static int s_write(coord_store_t *self, s_unit_t *batch, int64_t fence, int64_t 
     coord_pg_op_t pops[S_BATCH_OPS + S_UNIT_MAX];
     char keys[S_BATCH_OPS + 2 * S_UNIT_MAX][200];
     size_t ne = 0, np = 0;
-    for (s_unit_t *u = batch; u; u = u->next) {
+    for (s_unit_t *u = batch; u; u = u->link) {
         for (size_t i = 0; i < u->count; i++) {
             s_item_t *it = &u->items[i];
             if (it->kind == COORD_STORE_NOTIFICATION || it->kind == COORD_STORE_WORKER) {
@@ -261,70 +318,179 @@ static void s_wake(coord_store_t *self)
         mao_log_warn("store", "wake.failed error=\"%s\"", strerror(errno));
 }
 
+/* The key a unit's item is ordered by: two items with one key are written in
+ * the order they were queued, never in two transactions at once. */
+static void s_conflict_key(char *out, size_t size, const s_item_t *it)
+{
+    char family = it->kind == COORD_STORE_RUN || it->kind == COORD_STORE_RUN_DELETE ? 'r'
+                  : it->kind == COORD_STORE_NOTIFICATION                          ? 'n'
+                  : it->kind == COORD_STORE_WORKER                                ? 'w'
+                                                                                  : 's';
+    snprintf(out, size, "%c/%s", family, it->id);
+}
+
+static int s_conflicts(coord_store_t *self, const s_unit_t *u)
+{
+    char key[200];
+    for (size_t i = 0; i < u->count; i++) {
+        s_conflict_key(key, sizeof key, &u->items[i]);
+        if (zhashx_lookup(self->busy, key))
+            return 1;
+    }
+    return 0;
+}
+
+/* Marks a batch's keys busy (`busy`) or free again (lock held). */
+static void s_mark(coord_store_t *self, s_unit_t **batch, size_t n, int busy)
+{
+    char key[200];
+    for (size_t b = 0; b < n; b++) {
+        s_unit_t *u = batch[b];
+        u->state = busy ? S_IN_FLIGHT : S_WAITING;
+        for (size_t i = 0; i < u->count; i++) {
+            s_conflict_key(key, sizeof key, &u->items[i]);
+            uintptr_t c = (uintptr_t)zhashx_lookup(self->busy, key);
+            c = busy ? c + 1 : c - 1;
+            if (c)
+                zhashx_update(self->busy, key, (void *)c);
+            else
+                zhashx_delete(self->busy, key);
+        }
+    }
+}
+
+/* Takes the next batch (lock held): whole units in queue order, from the
+ * first one waiting, up to the operations one transaction may hold, and
+ * stopping before a unit whose keys a transaction in flight writes (so
+ * that writes of one key land in their order).  Returns how many. */
+static size_t s_take(coord_store_t *self, s_unit_t **batch)
+{
+    s_unit_t *u = self->head;
+    while (u && u->state != S_WAITING)
+        u = u->next;
+    size_t n = 0, ops = 0;
+    for (; u && u->state == S_WAITING && n < S_BATCH_OPS; u = u->next) {
+        size_t more = 0;
+        for (size_t i = 0; i < u->count; i++)
+            more += s_etcd_ops(self, &u->items[i]);
+        if ((n > 0 && ops + more > S_BATCH_OPS) || s_conflicts(self, u))
+            break;
+        ops += more;
+        batch[n++] = u;
+    }
+    for (size_t b = 0; b < n; b++)
+        s_unlatest(self, batch[b]);
+    s_mark(self, batch, n, 1);
+    return n;
+}
+
+static int s_any_waiting(coord_store_t *self)
+{
+    for (s_unit_t *u = self->head; u; u = u->next)
+        if (u->state == S_WAITING)
+            return 1;
+    return 0;
+}
+
+static void s_wait_ms(coord_store_t *self, long ms)
+{
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += ms / 1000;
+    until.tv_nsec += (ms % 1000) * 1000000;
+    if (until.tv_nsec >= 1000000000) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000;
+    }
+    pthread_cond_timedwait(&self->more, &self->lock, &until);
+}
+
+/* Counts a written batch's finished runs per tool; the tools due for
+ * pruning go into `prune` (lock held). */
+static void s_count_finished(coord_store_t *self, s_unit_t **batch, size_t n, json_t *prune)
+{
+    for (size_t b = 0; b < n; b++) {
+        for (size_t i = 0; i < batch[b]->count; i++) {
+            s_item_t *it = &batch[b]->items[i];
+            if (self->pg || it->kind != COORD_STORE_RUN || !it->finished || !it->tool)
+                continue;
+            json_int_t c = json_integer_value(json_object_get(self->prune_counts, it->tool)) + 1;
+            if (c >= S_PRUNE_EVERY) {
+                c = 0;
+                json_array_append_new(prune, json_string(it->tool));
+            }
+            json_object_set_new(self->prune_counts, it->tool, json_integer(c));
+        }
+    }
+}
+
+/* Frees the written units at the head of the queue; every unit up to the
+ * last one freed is durable (lock held). */
+static void s_advance(coord_store_t *self)
+{
+    while (self->head && self->head->state == S_WRITTEN) {
+        s_unit_t *u = self->head;
+        self->head = u->next;
+        if (!self->head)
+            self->tail = NULL;
+        self->durable_seq = u->seq;
+        self->pending--;
+        s_unit_free(u);
+    }
+}
+
+/* One writer.  S_WRITERS of them run at once: etcd (and PostgreSQL) commit
+ * transactions that arrive together with one disk sync, so several in
+ * flight write many more units per second than one after the other. */
 static void *s_thread(void *arg)
 {
     coord_store_t *self = arg;
     long backoff_ms = 0;
+    s_unit_t *batch[S_BATCH_OPS];
     pthread_mutex_lock(&self->lock);
     for (;;) {
-        while ((!self->head || self->fenced) && !self->stop)
-            pthread_cond_wait(&self->more, &self->lock);
-        if (!self->head || self->fenced || (self->stop && s_now_ms() > self->deadline_ms))
+        if (self->stop && (self->fenced || !s_any_waiting(self) || s_now_ms() > self->deadline_ms))
             break;
+        if (self->fenced) {
+            pthread_cond_wait(&self->more, &self->lock);
+            continue;
+        }
         int64_t fence = 0, term = 0;
         if (self->lead) {
             fence = coord_lead_fence(self->lead);
             term = coord_lead_term(self->lead);
             if (fence < 0) {
                 /* Not leading (yet, or any more): nothing is ours to write. */
-                struct timespec until;
-                clock_gettime(CLOCK_REALTIME, &until);
-                until.tv_nsec += 200 * 1000000;
-                if (until.tv_nsec >= 1000000000) {
-                    until.tv_sec++;
-                    until.tv_nsec -= 1000000000;
-                }
                 if (!self->stop)
-                    pthread_cond_timedwait(&self->more, &self->lock, &until);
+                    s_wait_ms(self, 200);
                 else
                     break;
                 continue;
             }
         }
-        /* Whole units, up to the operations one transaction may hold. */
-        s_unit_t *batch = self->head, *last = batch;
-        size_t n = 1, ops = 0;
-        for (size_t i = 0; i < batch->count; i++)
-            ops += s_etcd_ops(self, &batch->items[i]);
-        while (last->next) {
-            size_t more = 0;
-            for (size_t i = 0; i < last->next->count; i++)
-                more += s_etcd_ops(self, &last->next->items[i]);
-            if (ops + more > S_BATCH_OPS || n >= S_BATCH_OPS)
+        size_t n = s_take(self, batch);
+        if (n == 0) {
+            if (self->stop && !s_any_waiting(self))
                 break;
-            ops += more;
-            last = last->next;
-            n++;
+            pthread_cond_wait(&self->more, &self->lock);
+            continue;
         }
-        self->head = last->next;
-        if (!self->head)
-            self->tail = NULL;
-        last->next = NULL;
+        for (size_t b = 0; b + 1 < n; b++)
+            batch[b]->link = batch[b + 1];
+        batch[n - 1]->link = NULL;
         pthread_mutex_unlock(&self->lock);
 
-        int rc = s_write(self, batch, fence, term);
+        int rc = s_write(self, batch[0], fence, term);
 
         pthread_mutex_lock(&self->lock);
         if (rc == S_FENCED) {
             /* Another coordinator leads: these units are not ours to write. */
-            last->next = self->head;
-            self->head = batch;
-            if (!self->tail)
-                self->tail = last;
+            s_mark(self, batch, n, 0);
             self->fenced = 1;
             mao_log_error("store", "write.fenced units=%zu detail=\"another coordinator leads; "
                                    "nothing more is written here\"",
                           n);
+            pthread_cond_broadcast(&self->more);
             pthread_mutex_unlock(&self->lock);
             s_wake(self);
             pthread_mutex_lock(&self->lock);
@@ -332,51 +498,27 @@ static void *s_thread(void *arg)
         }
         self->healthy = rc == 0;
         if (rc < 0) {
-            last->next = self->head;
-            self->head = batch;
-            if (!self->tail)
-                self->tail = last;
+            s_mark(self, batch, n, 0);
+            pthread_cond_broadcast(&self->more);
             backoff_ms = backoff_ms ? (backoff_ms * 2 > 5000 ? 5000 : backoff_ms * 2) : 100;
             mao_log_warn("store", "write.failed units=%zu retry_in_ms=%ld detail=\"%s\"", n,
                          backoff_ms, mao_error_last());
-            struct timespec until;
-            clock_gettime(CLOCK_REALTIME, &until);
-            until.tv_sec += backoff_ms / 1000;
-            until.tv_nsec += (backoff_ms % 1000) * 1000000;
-            if (until.tv_nsec >= 1000000000) {
-                until.tv_sec++;
-                until.tv_nsec -= 1000000000;
-            }
             if (!self->stop)
-                pthread_cond_timedwait(&self->more, &self->lock, &until);
+                s_wait_ms(self, backoff_ms);
             continue;
         }
         if (backoff_ms)
             mao_log_info("store", "write.recovered");
         backoff_ms = 0;
-        self->pending -= n;
-        self->durable_seq = last->seq;
+        s_mark(self, batch, n, 0);
+        for (size_t b = 0; b < n; b++)
+            batch[b]->state = S_WRITTEN;
         json_t *prune = json_array();
-        for (s_unit_t *u = batch; u; u = u->next) {
-            for (size_t i = 0; i < u->count; i++) {
-                s_item_t *it = &u->items[i];
-                if (self->pg || it->kind != COORD_STORE_RUN || !it->finished || !it->tool)
-                    continue;
-                json_int_t c =
-                    json_integer_value(json_object_get(self->prune_counts, it->tool)) + 1;
-                if (c >= S_PRUNE_EVERY) {
-                    c = 0;
-                    json_array_append_new(prune, json_string(it->tool));
-                }
-                json_object_set_new(self->prune_counts, it->tool, json_integer(c));
-            }
-        }
+        s_count_finished(self, batch, n, prune);
+        s_advance(self);
+        /* Units that waited for these keys may go now. */
+        pthread_cond_broadcast(&self->more);
         pthread_mutex_unlock(&self->lock);
-        while (batch) {
-            s_unit_t *next = batch->next;
-            s_unit_free(batch);
-            batch = next;
-        }
         size_t i;
         json_t *tool;
         json_array_foreach(prune, i, tool) s_prune(self, json_string_value(tool));
@@ -384,6 +526,7 @@ static void *s_thread(void *arg)
         s_wake(self);
         pthread_mutex_lock(&self->lock);
     }
+    pthread_cond_broadcast(&self->more);
     pthread_mutex_unlock(&self->lock);
     return NULL;
 }
@@ -400,11 +543,19 @@ int coord_store_new(coord_store_t **out, mao_etcd_t *etcd, coord_pg_t *pg, int w
     self->retention = retention > 0 ? retention : 200;
     self->prune_counts = json_object();
     self->healthy = 1;
+    self->busy = zhashx_new();
+    self->latest = zhashx_new();
     pthread_mutex_init(&self->lock, NULL);
     pthread_cond_init(&self->more, NULL);
-    if (!self->prune_counts || pthread_create(&self->thread, NULL, s_thread, self) != 0) {
-        json_decref(self->prune_counts);
-        free(self);
+    if (!self->prune_counts || !self->busy || !self->latest) {
+        coord_store_destroy(&self, 0);
+        return MAO_ENOMEM;
+    }
+    while (self->nthreads < S_WRITERS &&
+           pthread_create(&self->threads[self->nthreads], NULL, s_thread, self) == 0)
+        self->nthreads++;
+    if (self->nthreads == 0) {
+        coord_store_destroy(&self, 0);
         return MAO_ENOMEM;
     }
     *out = self;
@@ -419,9 +570,10 @@ void coord_store_destroy(coord_store_t **self_p, long grace_ms)
     pthread_mutex_lock(&self->lock);
     self->stop = 1;
     self->deadline_ms = s_now_ms() + grace_ms;
-    pthread_cond_signal(&self->more);
+    pthread_cond_broadcast(&self->more);
     pthread_mutex_unlock(&self->lock);
-    pthread_join(self->thread, NULL);
+    for (size_t i = 0; i < self->nthreads; i++)
+        pthread_join(self->threads[i], NULL);
     if (self->pending)
         mao_log_warn("store", "stopped.unwritten units=%zu", self->pending);
     while (self->head) {
@@ -430,6 +582,8 @@ void coord_store_destroy(coord_store_t **self_p, long grace_ms)
         self->head = next;
     }
     json_decref(self->prune_counts);
+    zhashx_destroy(&self->busy);
+    zhashx_destroy(&self->latest);
     pthread_mutex_destroy(&self->lock);
     pthread_cond_destroy(&self->more);
     free(self);

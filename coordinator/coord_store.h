@@ -5,10 +5,11 @@
  * Central idea: the reactor never waits for a store.  It hands over units:
  * a few items that must land together (a fired schedule's new last slot and
  * the run it made; a finished run replacing its queue entry).  The recorder
- * writes them in order, several units per transaction, and retries with
- * backoff while the store is away, so writes catch up when it returns.  Each
- * unit gets a sequence number; since units are written in order, "unit n is
- * durable" means every unit up to n is.  After every write `wake_fd` is
+ * writes them several units per transaction, a few transactions at once
+ * (writes of one key always in their order), and retries with backoff while
+ * the store is away, so writes catch up when it returns.  Each unit gets a
+ * sequence number; "unit n is durable" means every unit up to n is.  After
+ * every write `wake_fd` is
  * written so that the reactor (and API threads waiting on it) can look.
  *
  * Where things go: with PostgreSQL (coord_pg), runs and schedules go there;
