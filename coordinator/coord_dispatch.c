@@ -100,6 +100,17 @@ static json_t *s_run_event(const coord_run_t *run)
 
 /* ---- run bookkeeping (lock held) ------------------------------------------------------ */
 
+/* A new run joins the end of the queue, to be announced (run.queued); a slot
+ * claimed ahead waits outside it until its gate opens. */
+static void s_enqueue_new(coord_server_t *self, coord_run_t *run)
+{
+    if (run->gate)
+        return;
+    zlistx_add_end(self->queue, run);
+    if (!run->announced)
+        self->unannounced++;
+}
+
 /* A run's record as a store item. */
 static coord_store_item_t s_run_item(const coord_run_t *run, json_t *record)
 {
@@ -587,17 +598,15 @@ static void s_on_result(coord_server_t *self, const char *from, json_t *msg)
         s_notify_spike(self, run, report);
 }
 
-static int s_on_router(zloop_t *loop, zsock_t *reader, void *arg)
+/* One message from a worker (lock held); 1 when it may free or need
+ * capacity (placement should look again). */
+static int s_on_message(coord_server_t *self, zmsg_t *in)
 {
-    coord_server_t *self = arg;
-    zmsg_t *in = zmsg_recv(reader);
-    if (!in)
-        return 0;
     char *from = zmsg_popstr(in);
     zframe_t *body = zmsg_pop(in);
     json_t *msg = NULL;
     const char *type = NULL;
-    pthread_mutex_lock(&self->lock);
+    int look = 0;
     mao_error_clear();
     if (!from || !body)
         mao_error_set("no body frame");
@@ -631,6 +640,7 @@ static int s_on_router(zloop_t *loop, zsock_t *reader, void *arg)
     coord_worker_t *w = s_worker(self, from);
     if (strcmp(type, "hello") == 0) {
         s_on_hello(self, from, msg);
+        look = 1;
         goto done;
     }
     if (!w || !w->up) {
@@ -640,26 +650,50 @@ static int s_on_router(zloop_t *loop, zsock_t *reader, void *arg)
         json_object_set_new(again, "rehello", json_true());
         s_send(self, from, again);
         json_decref(again);
-        if (strcmp(type, "result") == 0)
+        if (strcmp(type, "result") == 0) {
             s_on_result(self, from, msg);
+            look = 1;
+        }
         goto done;
     }
     w->last_seen_ms = mao_now_ms();
+    look = 1;
     if (strcmp(type, "heartbeat") == 0 && json_is_true(json_object_get(msg, "stopping")))
         s_worker_down(self, w, "it is stopping");
     else if (strcmp(type, "heartbeat") == 0)
-        ;
+        look = 0; /* changes nothing placement sees */
     else if (strcmp(type, "accepted") == 0)
         s_on_accepted(self, from, msg);
     else
         s_on_result(self, from, msg);
-    s_dispatch(self);
 done:
-    pthread_mutex_unlock(&self->lock);
     json_decref(msg);
     zstr_free(&from);
     zframe_destroy(&body);
-    zmsg_destroy(&in);
+    return look;
+}
+
+/* Messages from workers: those that arrived together are taken in one go,
+ * and placement looks once after them. */
+#define S_MESSAGES_AT_ONCE 64
+
+static int s_on_router(zloop_t *loop, zsock_t *reader, void *arg)
+{
+    coord_server_t *self = arg;
+    int look = 0;
+    pthread_mutex_lock(&self->lock);
+    for (int i = 0; i < S_MESSAGES_AT_ONCE; i++) {
+        if (i > 0 && !(zsock_events(reader) & ZMQ_POLLIN))
+            break;
+        zmsg_t *in = zmsg_recv(reader);
+        if (!in)
+            break;
+        look |= s_on_message(self, in);
+        zmsg_destroy(&in);
+    }
+    if (look)
+        s_dispatch(self);
+    pthread_mutex_unlock(&self->lock);
     return 0;
 }
 
@@ -712,23 +746,35 @@ static int s_on_wake(zloop_t *loop, zmq_pollitem_t *item, void *arg)
         return -1;
     uint64_t durable = coord_store_durable(self->store);
     pthread_mutex_lock(&self->lock);
-    /* Results whose final record is durable are acknowledged. */
-    for (coord_run_t *run = zlistx_first(self->acks); run; run = zlistx_next(self->acks)) {
-        if (run->final_seq && run->final_seq <= durable) {
-            run->recorded = 1;
-            if (run->ack_to[0]) {
-                s_send_simple(self, run->ack_to, "result_ack", run->id, NULL);
-                run->ack_to[0] = '\0';
-            }
+    /* Results whose final record is durable are acknowledged; they are in
+     * the list in the order their records were queued, so the walk stops at
+     * the first one not yet written. */
+    for (coord_run_t *run = zlistx_first(self->acks); run; run = zlistx_first(self->acks)) {
+        if (run->final_seq > durable)
+            break;
+        if (!run->final_seq) {
+            /* Its record could not be queued: no acknowledgement; the worker
+             * sends the result again. */
             zlistx_delete(self->acks, zlistx_cursor(self->acks));
+            continue;
         }
+        run->recorded = 1;
+        if (run->ack_to[0]) {
+            s_send_simple(self, run->ack_to, "result_ack", run->id, NULL);
+            run->ack_to[0] = '\0';
+        }
+        zlistx_delete(self->acks, zlistx_cursor(self->acks));
     }
-    for (coord_run_t *run = zlistx_first(self->queue); run; run = zlistx_next(self->queue)) {
+    /* New runs are at the queue's end: announce them from there. */
+    for (coord_run_t *run = self->unannounced ? zlistx_last(self->queue) : NULL;
+         run && self->unannounced; run = zlistx_prev(self->queue)) {
         if (!run->announced) {
             run->announced = 1;
+            self->unannounced--;
             s_publish(self, "run.queued", s_run_event(run));
         }
     }
+    self->unannounced = 0;
     pthread_cond_broadcast(&self->changed);
     s_dispatch(self);
     s_arm(self);
@@ -842,8 +888,8 @@ static void s_load_queue(coord_server_t *self)
             continue;
         }
         zhashx_insert(self->runs, run->id, run);
-        zlistx_add_end(self->queue, run);
         run->announced = 1;
+        s_enqueue_new(self, run);
         coord_sched_adopt(self, run);
         nruns++;
     }
@@ -938,7 +984,7 @@ coord_run_t *coord_dispatch_scheduled(coord_server_t *self, json_t *tool_record,
     run->held = held;
     run->gate = gate;
     zhashx_insert(self->runs, run->id, run);
-    zlistx_add_end(self->queue, run);
+    s_enqueue_new(self, run);
     self->metrics.runs_total[COORD_RUN_QUEUED]++;
     /* The run and the schedule's new last slot land together. */
     json_t *record = coord_run_to_json(run, 0, 1);
@@ -981,6 +1027,15 @@ void coord_dispatch_forget(coord_server_t *self, coord_run_t *run, const coord_s
     mao_log_info("dispatch", "slot.unclaimed schedule=%s tool=%s slot=%lld run=%s", sched->id,
                  run->tool, (long long)run->slot, run->id);
     zhashx_delete(self->runs, run->id); /* frees it */
+}
+
+void coord_dispatch_ungate(coord_server_t *self, coord_run_t *run)
+{
+    if (!run->gate)
+        return;
+    run->gate = 0;
+    if (run->status == COORD_RUN_QUEUED && !run->worker[0])
+        s_enqueue_new(self, run);
 }
 
 void coord_dispatch_touch(coord_server_t *self, coord_run_t *run)
@@ -1043,7 +1098,7 @@ int coord_dispatch_submit(coord_server_t *self, json_t *tool_record, const char 
     snprintf(id, MAO_ID_LEN + 1, "%s", run->id);
     pthread_mutex_lock(&self->lock);
     zhashx_insert(self->runs, run->id, run);
-    zlistx_add_end(self->queue, run);
+    s_enqueue_new(self, run);
     self->metrics.runs_total[COORD_RUN_QUEUED]++;
     *seq = s_changed(self, run);
     pthread_mutex_unlock(&self->lock);
@@ -1087,7 +1142,7 @@ int coord_dispatch_submit_all(coord_server_t *self, json_t *tool_record, const c
         }
         snprintf(run->group, sizeof run->group, "%s", group);
         zhashx_insert(self->runs, run->id, run);
-        zlistx_add_end(self->queue, run);
+        s_enqueue_new(self, run);
         self->metrics.runs_total[COORD_RUN_QUEUED]++;
         *seq = s_changed(self, run);
         json_array_append_new(ids, json_string(run->id));

@@ -70,6 +70,9 @@ void coord_dispatch_drop(coord_server_t *self, coord_run_t *run, coord_run_statu
 void coord_dispatch_forget(coord_server_t *self, coord_run_t *run,
                            const struct coord_sched_t *sched);
 
+/* Opens a claimed slot's gate: its run joins the queue (lock held). */
+void coord_dispatch_ungate(coord_server_t *self, coord_run_t *run);
+
 /* Writes a queued run's record again after the scheduler changed it (its gate
  * passed, it is held) (lock held). */
 void coord_dispatch_touch(coord_server_t *self, coord_run_t *run);

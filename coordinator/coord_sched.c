@@ -682,7 +682,7 @@ static void s_gate(coord_server_t *server, coord_sched_t *s, int64_t now_ms)
         return;
     if (run->status != COORD_RUN_QUEUED || run->worker[0]) {
         /* A worker has it already (it was sent before a crash of ours). */
-        run->gate = 0;
+        coord_dispatch_ungate(server, run);
         snprintf(s->active, sizeof s->active, "%s", run->id);
         return;
     }
@@ -714,14 +714,14 @@ static void s_gate(coord_server_t *server, coord_sched_t *s, int64_t now_ms)
             coord_dispatch_drop(server, run, COORD_RUN_SKIPPED, reason);
             return;
         }
-        run->gate = 0;
+        coord_dispatch_ungate(server, run);
         run->held = 1; /* queue-one: waits for the running one */
         snprintf(s->held, sizeof s->held, "%s", run->id);
         s_note(s, run->id, "queued", NULL);
         coord_dispatch_touch(server, run);
         return;
     }
-    run->gate = 0;
+    coord_dispatch_ungate(server, run);
     snprintf(s->active, sizeof s->active, "%s", run->id);
     s_note(s, run->id, "queued", NULL);
     coord_dispatch_touch(server, run);

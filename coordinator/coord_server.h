@@ -102,7 +102,9 @@ typedef struct coord_server_t {
     pthread_mutex_t lock;
     pthread_cond_t changed;        /* broadcast when a run changes */
     zhashx_t *runs;                /* run id -> coord_run_t *, live and recent; owns them */
-    zlistx_t *queue;               /* coord_run_t * waiting for a worker (borrowed), FIFO */
+    zlistx_t *queue;               /* coord_run_t * waiting for a worker (borrowed), FIFO;
+                                    * a slot claimed ahead joins it when its gate opens */
+    size_t unannounced;            /* runs added to the queue's end since the last run.queued */
     zlistx_t *finished;            /* ids of finished runs, oldest first, to bound memory */
     zhashx_t *workers;             /* worker id -> coord_worker_t *; owns them */
     zhashx_t *last_site;           /* tool -> site of its last finished run (strings) */
