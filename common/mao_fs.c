@@ -86,7 +86,7 @@ int mao_fs_dir_empty(const char *path)
     return empty;
 }
 
-int mao_fs_write_atomic(const char *path, const void *data, size_t len, mode_t mode)
+static int s_write_atomic(const char *path, const void *data, size_t len, mode_t mode, int sync)
 {
     char tmp[4096];
     int n = snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
@@ -114,7 +114,7 @@ int mao_fs_write_atomic(const char *path, const void *data, size_t len, mode_t m
         p += w;
         left -= (size_t)w;
     }
-    if (fsync(fd) < 0 || close(fd) < 0) {
+    if ((sync && fsync(fd) < 0) || close(fd) < 0) {
         mao_error_set("cannot flush '%s': %s", tmp, strerror(errno));
         unlink(tmp);
         return MAO_EFAIL;
@@ -125,6 +125,16 @@ int mao_fs_write_atomic(const char *path, const void *data, size_t len, mode_t m
         return MAO_EFAIL;
     }
     return 0;
+}
+
+int mao_fs_write_atomic(const char *path, const void *data, size_t len, mode_t mode)
+{
+    return s_write_atomic(path, data, len, mode, 1);
+}
+
+int mao_fs_write_replace(const char *path, const void *data, size_t len, mode_t mode)
+{
+    return s_write_atomic(path, data, len, mode, 0);
 }
 
 int mao_fs_read(const char *path, size_t max, char **out, size_t *len)

@@ -26,6 +26,11 @@ int mao_fs_dir_empty(const char *path);
  * Returns 0 or MAO_EFAIL. */
 int mao_fs_write_atomic(const char *path, const void *data, size_t len, mode_t mode);
 
+/* The same without the fsync: readers still see the old or the new
+ * content, and the file outlives the process at once, but it reaches the
+ * disk with the system's writeback (a power cut may lose it). */
+int mao_fs_write_replace(const char *path, const void *data, size_t len, mode_t mode);
+
 /* Reads a whole file of at most `max` bytes into a new NUL-terminated buffer.
  * Returns 0, MAO_ENOTFOUND, MAO_EINVAL (larger than max) or MAO_EFAIL. */
 int mao_fs_read(const char *path, size_t max, char **out, size_t *len);

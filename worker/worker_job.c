@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -81,7 +82,7 @@ static int s_spool(const worker_site_t *site, const char *run, json_t *result)
     char *text = json_dumps(result, JSON_COMPACT);
     if (!text)
         return MAO_ENOMEM;
-    int rc = mao_fs_write_atomic(path, text, strlen(text), 0600);
+    int rc = mao_fs_write_replace(path, text, strlen(text), 0600);
     free(text);
     if (rc < 0)
         mao_log_error("job", "spool.failed run=%s detail=\"%s\"", run, mao_error_last());
@@ -205,6 +206,13 @@ static int s_dataset(worker_job_t *job, const char *datadir, s_outcome_t *o)
 {
     const worker_site_t *site = job->site;
     int rc = 0;
+    char head[4300];
+    struct stat st;
+    /* A clone of ours has .git/HEAD: one stat instead of opening the
+     * repository on every run. */
+    snprintf(head, sizeof head, "%s/.git/HEAD", datadir);
+    if (stat(head, &st) == 0 && S_ISREG(st.st_mode))
+        return 0;
     pthread_mutex_lock((pthread_mutex_t *)&site->clone_lock);
     if (!mao_git_is_repo(datadir)) {
         if ((rc = mao_fs_mkdirs(site->importdir, 0755)) == 0) {
@@ -447,31 +455,34 @@ static void s_exec_run(worker_job_t *job, const char *datadir, s_outcome_t *o)
     char tail[S_LOG_TAIL + 1];
     size_t tail_len = 0;
     int status = 0, done = 0, killed = 0;
-    struct pollfd pfd = {.fd = out[0], .events = POLLIN};
+    /* The output and the process itself (a pidfd is readable once it has
+     * exited), so the end is seen at once; without a pidfd (kernels before
+     * 5.3) the exit is looked for every 5 ms once the output is closed. */
+    int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+    struct pollfd pfds[2] = {{.fd = out[0], .events = POLLIN}, {.fd = pidfd, .events = POLLIN}};
+    struct pollfd *pfd = &pfds[0];
     while (!done) {
         int64_t now = mao_now_ms();
         if (!killed && (atomic_load(&job->cancel) || now >= deadline)) {
             kill(-pid, SIGKILL);
             killed = atomic_load(&job->cancel) ? 2 : 1;
         }
-        if (pfd.fd >= 0 && poll(&pfd, 1, 100) > 0) {
+        int wait_ms = pfd->fd < 0 && pidfd < 0 ? 5 : 100;
+        if (poll(pfds, 2, wait_ms) > 0 && pfd->fd >= 0 && pfd->revents) {
             char buf[4096];
             ssize_t r = read(out[0], buf, sizeof buf);
             if (r <= 0)
-                pfd.fd = -1;
+                pfd->fd = -1;
             else
                 s_tail_append(tail, &tail_len, buf, (size_t)r);
-        } else if (pfd.fd < 0) {
-            struct timespec ts = {0, 20 * 1000 * 1000};
-            nanosleep(&ts, NULL);
         }
         pid_t w = waitpid(pid, &status, WNOHANG);
-        if (w == pid && pfd.fd < 0)
+        if (w == pid && pfd->fd < 0)
             done = 1;
         else if (w == pid) {
             /* Exited; drain what is left of its output. */
-            pfd.fd = out[0];
-            while (poll(&pfd, 1, 0) > 0) {
+            pfd->fd = out[0];
+            while (poll(pfd, 1, 0) > 0) {
                 char buf[4096];
                 ssize_t r = read(out[0], buf, sizeof buf);
                 if (r <= 0)
@@ -482,6 +493,8 @@ static void s_exec_run(worker_job_t *job, const char *datadir, s_outcome_t *o)
         }
     }
     close(out[0]);
+    if (pidfd >= 0)
+        close(pidfd);
     kill(-pid, SIGKILL); /* whatever it left behind in its group */
     tail[tail_len] = '\0';
     o->log_tail = strdup(tail);
