@@ -73,6 +73,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
 import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -429,6 +430,8 @@ class Bench:
                     with lock:
                         ids.add(rec["id"])
                         pending[0] += status == 202
+                except urllib.error.HTTPError as e:
+                    errors.append(f"{e.code}: {e.read().decode(errors='replace')[:200]}")
                 except Exception as e:  # noqa: BLE001
                     errors.append(repr(e))
 
