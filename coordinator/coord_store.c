@@ -27,7 +27,7 @@
 
 #define S_BATCH_OPS 60     /* etcd allows 64 operations per transaction; units stay whole */
 #define S_PRUNE_EVERY 20   /* prune a tool's etcd history after this many of its finished runs */
-#define S_UNIT_MAX 4       /* items in one unit */
+#define S_UNIT_MAX 32      /* items in one unit */
 #define S_WRITERS 4        /* transactions in flight at once */
 
 enum { S_WAITING = 0, S_IN_FLIGHT, S_WRITTEN };
@@ -61,6 +61,7 @@ struct coord_store_t {
     s_unit_t *head, *tail;     /* units not yet durable, in sequence order */
     zhashx_t *busy;            /* conflict key -> count, of the units in flight */
     zhashx_t *latest;          /* conflict key -> the newest waiting unit that writes it */
+    int in_flight;             /* transactions being written */
     size_t pending;
     uint64_t last_seq;         /* the newest unit's number */
     uint64_t durable_seq;      /* every unit up to this one is written */
@@ -378,6 +379,12 @@ static size_t s_take(coord_store_t *self, s_unit_t **batch)
         ops += more;
         batch[n++] = u;
     }
+    /* While one transaction is in flight, another goes only with a batch
+     * worth it: under light load units gather into one transaction, and
+     * only a backlog is written by several at once. */
+    if (n == 0 || (self->in_flight > 0 && ops < S_BATCH_OPS / 2 && n < S_BATCH_OPS / 2))
+        return 0;
+    self->in_flight++;
     for (size_t b = 0; b < n; b++)
         s_unlatest(self, batch[b]);
     s_mark(self, batch, n, 1);
@@ -483,6 +490,7 @@ static void *s_thread(void *arg)
         int rc = s_write(self, batch[0], fence, term);
 
         pthread_mutex_lock(&self->lock);
+        self->in_flight--;
         if (rc == S_FENCED) {
             /* Another coordinator leads: these units are not ours to write. */
             s_mark(self, batch, n, 0);
