@@ -26,6 +26,9 @@
 #include <string.h>
 #include <unistd.h>
 
+/* The most sites one slot of a schedule for every site runs at. */
+#define S_FAN_OUT_MAX 32
+
 /* How often the leader publishes the workers that are up in etcd. */
 #define S_MEMBERS_MS 15000
 
@@ -246,6 +249,75 @@ static coord_worker_t *s_place(coord_server_t *self, coord_run_t *run, int64_t n
     return best;
 }
 
+static int s_by_name(const void *a, const void *b);
+
+/* Sites with a worker up, sorted, at most `max`; returns how many. */
+static size_t s_sites_up(coord_server_t *self, const char **sites, size_t max)
+{
+    size_t n = 0;
+    for (coord_worker_t *w = zhashx_first(self->workers); w && n < max;
+         w = zhashx_next(self->workers)) {
+        int seen = !w->up;
+        for (size_t i = 0; i < n && !seen; i++)
+            seen = strcmp(sites[i], w->site) == 0;
+        if (!seen)
+            sites[n++] = w->site;
+    }
+    qsort(sites, n, sizeof *sites, s_by_name);
+    return n;
+}
+
+/* A slot of a schedule for every site, about to be placed: it becomes the
+ * run of the first site with a worker up, and each other such site gets a
+ * run of the slot beside it, in one group.  They land in the store in one
+ * unit, and go out once it is durable, so a crash before it leaves the slot
+ * to fan out again.  0 when done, -1 when no site is up (it waits). */
+static int s_fan_out(coord_server_t *self, coord_run_t *run)
+{
+    const char *sites[S_FAN_OUT_MAX];
+    size_t n = s_sites_up(self, sites, S_FAN_OUT_MAX);
+    if (n == 0)
+        return -1;
+    coord_store_item_t items[S_FAN_OUT_MAX];
+    json_t *records[S_FAN_OUT_MAX];
+    coord_run_t *runs[S_FAN_OUT_MAX];
+    char group[MAO_ID_LEN + 1];
+    mao_id_new(group);
+    run->fan_out = 0;
+    snprintf(run->group, sizeof run->group, "%s", group);
+    snprintf(run->want_site, sizeof run->want_site, "%s", sites[0]);
+    size_t m = 0;
+    runs[m++] = run;
+    for (size_t i = 1; i < n; i++) {
+        coord_run_t *r = coord_run_new(run->tool_record, sites[i], "schedule");
+        if (!r)
+            break;
+        snprintf(r->schedule, sizeof r->schedule, "%s", run->schedule);
+        snprintf(r->group, sizeof r->group, "%s", group);
+        r->slot = run->slot;
+        r->planned_ms = run->planned_ms;
+        r->timeout_s = run->timeout_s;
+        r->sibling = 1;
+        zhashx_insert(self->runs, r->id, r);
+        s_enqueue_new(self, r);
+        self->metrics.runs_total[COORD_RUN_QUEUED]++;
+        runs[m++] = r;
+    }
+    for (size_t i = 0; i < m; i++) {
+        records[i] = coord_run_to_json(runs[i], 0, 1);
+        items[i] = s_run_item(runs[i], records[i]);
+    }
+    uint64_t seq = coord_store_write(self->store, items, m);
+    for (size_t i = 0; i < m; i++) {
+        json_decref(records[i]);
+        runs[i]->created_seq = seq;
+        runs[i]->version++;
+    }
+    mao_log_info("dispatch", "slot.fanned_out schedule=%s tool=%s slot=%lld group=%s sites=%zu",
+                 run->schedule, run->tool, (long long)run->slot, group, m);
+    return 0;
+}
+
 static void s_dispatch(coord_server_t *self)
 {
     int64_t now = mao_now_ms();
@@ -268,6 +340,11 @@ static void s_dispatch(coord_server_t *self)
          * retry waits for its backoff; queue-one waits for the one before. */
         if (run->held || run->gate || run->not_before_ms > now ||
             (run->schedule[0] && run->created_seq > durable)) {
+            run = next;
+            continue;
+        }
+        if (run->fan_out) {
+            s_fan_out(self, run); /* it goes out once that is durable */
             run = next;
             continue;
         }
@@ -983,6 +1060,7 @@ coord_run_t *coord_dispatch_scheduled(coord_server_t *self, json_t *tool_record,
     run->not_before_ms = not_before_ms;
     run->held = held;
     run->gate = gate;
+    run->fan_out = sched->all_sites && retry == 0;
     zhashx_insert(self->runs, run->id, run);
     s_enqueue_new(self, run);
     self->metrics.runs_total[COORD_RUN_QUEUED]++;
@@ -1117,23 +1195,14 @@ int coord_dispatch_submit_all(coord_server_t *self, json_t *tool_record, const c
                               char group[MAO_ID_LEN + 1], json_t *ids, uint64_t *seq)
 {
     const char *sites[256];
-    size_t n = 0;
     mao_id_new(group);
     pthread_mutex_lock(&self->lock);
-    for (coord_worker_t *w = zhashx_first(self->workers); w && n < 256;
-         w = zhashx_next(self->workers)) {
-        int seen = !w->up;
-        for (size_t i = 0; i < n && !seen; i++)
-            seen = strcmp(sites[i], w->site) == 0;
-        if (!seen)
-            sites[n++] = w->site;
-    }
+    size_t n = s_sites_up(self, sites, 256);
     if (n == 0) {
         pthread_mutex_unlock(&self->lock);
         mao_error_set("no worker is up at any site");
         return MAO_EUNAVAILABLE;
     }
-    qsort(sites, n, sizeof *sites, s_by_name);
     for (size_t i = 0; i < n; i++) {
         coord_run_t *run = coord_run_new(tool_record, sites[i], trigger);
         if (!run) {

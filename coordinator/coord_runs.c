@@ -97,6 +97,8 @@ coord_run_t *coord_run_from_record(json_t *record)
     run->not_before_ms = (int64_t)json_integer_value(json_object_get(record, "not_before_ms"));
     run->held = json_is_true(json_object_get(record, "held"));
     run->gate = json_is_true(json_object_get(record, "gate"));
+    run->fan_out = json_is_true(json_object_get(record, "fan_out"));
+    run->sibling = json_is_true(json_object_get(record, "sibling"));
     json_t *attempts = json_object_get(record, "attempts");
     if (json_is_array(attempts)) {
         json_decref(run->attempts);
@@ -213,6 +215,10 @@ json_t *coord_run_to_json(const coord_run_t *run, int full, int queue_copy)
             json_object_set_new(o, "held", json_true());
         if (run->gate)
             json_object_set_new(o, "gate", json_true());
+        if (run->fan_out)
+            json_object_set_new(o, "fan_out", json_true());
+        if (run->sibling)
+            json_object_set_new(o, "sibling", json_true());
     }
     return o;
 }

@@ -49,6 +49,11 @@ typedef struct {
     int held;              /* queue-one: waits for the schedule's previous run */
     int gate;              /* its slot was claimed ahead of time: it waits until
                               planned_ms, when its schedule decides (overlap, grace) */
+    int fan_out;           /* a slot of a schedule for every site: this run becomes
+                              the first site's once placed, with one run per other
+                              site beside it (coord_dispatch) */
+    int sibling;           /* one of those other sites' runs: the schedule follows
+                              the first one (overlap, retries) */
     uint64_t created_seq;  /* store unit that made it durable; a scheduled run is
                               dispatched only once it is (so no slot runs twice) */
     uint64_t final_seq;    /* store unit of its final record */

@@ -332,7 +332,7 @@ int coord_sched_from_request(coord_sched_t **out, json_t *body, const char *tool
     static const char *known[] = {"trigger",   "frequency",  "every",   "cron",
                                   "tz",        "site",       "misfire_grace_s", "coalesce",
                                   "overlap",   "max_run_s",  "retries", "retry_backoff_s",
-                                  "jitter_s",  "paused",     "start",   NULL};
+                                  "jitter_s",  "paused",     "start",   "all_sites", NULL};
     char text[MAO_SCHED_TEXT_MAX];
     int rc;
     const char *key;
@@ -367,6 +367,18 @@ int coord_sched_from_request(coord_sched_t **out, json_t *body, const char *tool
         if ((rc = mao_name_check("site", site)) < 0)
             goto fail;
         snprintf(s->site, sizeof s->site, "%s", site);
+    }
+    json_t *all = json_object_get(body, "all_sites");
+    if (all && !json_is_boolean(all)) {
+        mao_error_set("field \"all_sites\" is true or false");
+        rc = MAO_EINVAL;
+        goto fail;
+    }
+    s->all_sites = json_is_true(all);
+    if (s->all_sites && s->site[0]) {
+        mao_error_set("give a site or all_sites, not both");
+        rc = MAO_EINVAL;
+        goto fail;
     }
     if ((rc = mao_sched_trigger_parse(&s->trigger, text)) < 0) {
         if (rc == MAO_ENOTFOUND)
@@ -408,6 +420,8 @@ json_t *coord_sched_record(const coord_sched_t *s)
     if (!r)
         return NULL;
     json_object_set_new(r, "site", s->site[0] ? json_string(s->site) : json_null());
+    if (s->all_sites)
+        json_object_set_new(r, "all_sites", json_true());
     if (s->resumed_at)
         json_object_set_new(r, "resumed_at", json_integer(s->resumed_at));
     if (s->last_outcome[0]) {
@@ -439,6 +453,7 @@ coord_sched_t *coord_sched_from_record(json_t *record)
     const char *site = json_string_value(json_object_get(record, "site"));
     if (site && mao_name_check("site", site) == 0)
         snprintf(s->site, sizeof s->site, "%s", site);
+    s->all_sites = json_is_true(json_object_get(record, "all_sites")) && !s->site[0];
     s->created_ms = mao_id_time_ms(id);
     s->anchor = (int64_t)json_integer_value(json_object_get(record, "anchor"));
     s->last_slot = (int64_t)json_integer_value(json_object_get(record, "last_slot"));
@@ -865,6 +880,11 @@ void coord_sched_run_ended(coord_server_t *server, coord_run_t *run)
             coord_dispatch_scheduled(server, tool, s, run->slot, run->planned_ms, run->retry + 1,
                                      mao_now_ms() + backoff * 1000, 0, 0);
         json_decref(tool);
+        if (again && s->all_sites && run->want_site[0]) {
+            /* A slot at every site: the retry is its site's. */
+            snprintf(again->want_site, sizeof again->want_site, "%s", run->want_site);
+            coord_dispatch_touch(server, again);
+        }
         if (again) {
             mao_log_info("sched", "slot.retry schedule=%s run=%s retry=%ld in_s=%ld", s->id,
                          again->id, again->retry, backoff);
@@ -899,7 +919,7 @@ void coord_sched_run_moved(coord_server_t *server, coord_run_t *run)
 void coord_sched_adopt(coord_server_t *server, coord_run_t *run)
 {
     coord_sched_t *s = run->schedule[0] ? coord_scheds_find(server->scheds, run->schedule) : NULL;
-    if (!s)
+    if (!s || run->sibling)
         return;
     if (!run->planned_ms && run->slot)
         run->planned_ms = run->slot * 1000 + s_jitter_ms(s);

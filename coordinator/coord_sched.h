@@ -40,6 +40,7 @@ typedef struct coord_sched_t {
     char id[MAO_ID_LEN + 1];
     char tool[65];
     char site[65];                 /* "" for any */
+    int all_sites;                 /* each slot runs once at every site with a worker up */
     mao_sched_trigger_t *trigger;  /* owned */
     int64_t created_ms;
     int64_t anchor;                /* s; intervals count from here */

@@ -50,7 +50,7 @@ typedef struct {
 int coord_store_new(coord_store_t **out, mao_etcd_t *etcd, coord_pg_t *pg, int wake_fd,
                     long retention);
 
-/* Queues one unit of `count` items (at most 4).  Never blocks on a store.
+/* Queues one unit of `count` items (at most 32).  Never blocks on a store.
  * Returns the unit's sequence number (> 0), or 0 when it could not be queued
  * (out of memory; logged). */
 uint64_t coord_store_write(coord_store_t *self, const coord_store_item_t *items, size_t count);

@@ -24,6 +24,8 @@ static const char *s_help_tool_schedule =
     "\n"
     "Options:\n"
     "  --site SITE            run at this site\n"
+    "  --all-sites            run each slot once at every site with a worker up,\n"
+    "                         side by side in one group (maoctl tool history)\n"
     "  --start TIME           first run at TIME (ISO 8601 with an offset, e.g.\n"
     "                         2026-11-22T02:00:00Z), then every interval from it;\n"
     "                         for --cron, the first slot at or after TIME\n"
@@ -67,7 +69,8 @@ static const char *s_help_why =
 
 enum {
     OPT_EVERY = 1000, OPT_CRON, OPT_TZ, OPT_SITE, OPT_GRACE, OPT_NO_COALESCE, OPT_OVERLAP,
-    OPT_MAX_RUN, OPT_RETRIES, OPT_BACKOFF, OPT_JITTER, OPT_START, OPT_TOOL, OPT_COUNT, OPT_LIMIT
+    OPT_MAX_RUN, OPT_RETRIES, OPT_BACKOFF, OPT_JITTER, OPT_START, OPT_TOOL, OPT_COUNT, OPT_LIMIT,
+    OPT_ALL_SITES
 };
 
 typedef struct {
@@ -93,6 +96,7 @@ static int s_opt(int id, const char *value, void *arg)
                                  [OPT_START - OPT_EVERY] = "start"};
     switch (id) {
     case OPT_NO_COALESCE: json_object_set_new(o->body, "coalesce", json_false()); return CTL_OK;
+    case OPT_ALL_SITES: json_object_set_new(o->body, "all_sites", json_true()); return CTL_OK;
     case OPT_RETRIES: {
         long n = strtol(value, &end, 10);
         if (!*value || *end || n < 0)
@@ -170,6 +174,7 @@ int ctl_tool_schedule(ctl_t *ctl, int argc, char **argv)
         {"retry-backoff", required_argument, NULL, OPT_BACKOFF},
         {"jitter", required_argument, NULL, OPT_JITTER},
         {"start", required_argument, NULL, OPT_START},
+        {"all-sites", no_argument, NULL, OPT_ALL_SITES},
         {NULL, 0, NULL, 0}};
     s_opts_t o = {.body = json_object()};
     int first;
@@ -272,7 +277,10 @@ int cmd_schedule(ctl_t *ctl, int argc, char **argv)
                 const char *row[6] = {s_str(sc, "id"),
                                       s_str(sc, "tool"),
                                       s_str(sc, "trigger"),
-                                      *s_str(sc, "site") ? s_str(sc, "site") : "any",
+                                      *s_str(sc, "site") ? s_str(sc, "site")
+                                      : json_is_true(json_object_get(sc, "all_sites"))
+                                          ? "every"
+                                          : "any",
                                       json_is_true(json_object_get(sc, "paused"))
                                           ? "paused"
                                           : s_str(sc, "next_fire"),
@@ -326,6 +334,37 @@ int cmd_schedule(ctl_t *ctl, int argc, char **argv)
 static const char *s_bars[] = {"\xe2\x96\x81", "\xe2\x96\x82", "\xe2\x96\x83", "\xe2\x96\x84",
                                "\xe2\x96\x85", "\xe2\x96\x86", "\xe2\x96\x87", "\xe2\x96\x88"};
 
+static const char *s_when(json_t *r)
+{
+    return *s_str(r, "slot_time") ? s_str(r, "slot_time") : s_str(r, "created_at");
+}
+
+/* Newest first by time (the slot's, else the run's), then by site, so that
+ * the runs of one slot at every site stand side by side. */
+static int s_cmp_slot(const void *a, const void *b)
+{
+    json_t *x = *(json_t *const *)a, *y = *(json_t *const *)b;
+    int c = strcmp(s_when(y), s_when(x));
+    if (c == 0)
+        c = strcmp(s_str(y, "site"), s_str(x, "site"));
+    return c ? c : strcmp(s_str(y, "id"), s_str(x, "id"));
+}
+
+static void s_by_slot(json_t *list)
+{
+    size_t n = json_array_size(list);
+    json_t **items = calloc(n ? n : 1, sizeof *items);
+    if (!items)
+        return;
+    for (size_t i = 0; i < n; i++)
+        items[i] = json_incref(json_array_get(list, i));
+    qsort(items, n, sizeof *items, s_cmp_slot);
+    json_array_clear(list);
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(list, items[i]);
+    free(items);
+}
+
 int ctl_tool_history(ctl_t *ctl, int argc, char **argv)
 {
     static const struct option opts[] = {{"limit", required_argument, NULL, OPT_LIMIT},
@@ -355,6 +394,7 @@ int ctl_tool_history(ctl_t *ctl, int argc, char **argv)
         json_decref(list);
         return CTL_OK;
     }
+    s_by_slot(list);
     /* The sparkline: runs with a value, oldest to newest, spikes marked below. */
     if (isatty(STDOUT_FILENO)) {
         double lo = 0, hi = 0;
@@ -389,17 +429,21 @@ int ctl_tool_history(ctl_t *ctl, int argc, char **argv)
             printf("   (^ spike)\n\n");
         }
     }
-    static const char *headers[] = {"RUN", "WHEN", "STATUS", "VALUE", "VERDICT", "SPIKE"};
-    ctl_table_t *t = ctl_table_new(6, headers);
+    static const char *headers[] = {"RUN", "WHEN", "SITE", "STATUS", "VALUE", "VERDICT", "SPIKE"};
+    ctl_table_t *t = ctl_table_new(7, headers);
     for (size_t i = n; i-- > 0;) {
         json_t *r = json_array_get(list, i);
         char value[64] = "";
         json_t *v = json_object_get(r, "control_value");
         if (json_is_number(v))
             snprintf(value, sizeof value, "%g", json_number_value(v));
-        const char *when = *s_str(r, "slot_time") ? s_str(r, "slot_time") : s_str(r, "created_at");
-        const char *row[6] = {s_str(r, "id"), when,  s_str(r, "status"),
-                              value,          s_str(r, "verdict"),
+        const char *when = s_when(r);
+        const char *row[7] = {s_str(r, "id"),
+                              when,
+                              *s_str(r, "site") ? s_str(r, "site") : "-",
+                              s_str(r, "status"),
+                              value,
+                              s_str(r, "verdict"),
                               json_is_true(json_object_get(r, "spike")) ? "*" : ""};
         if (t)
             ctl_table_add(t, row);

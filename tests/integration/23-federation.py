@@ -1,6 +1,7 @@
-"""Several sites: one run at every site shown side by side; a run whose worker
-is killed, or frozen past its liveness, moves to another worker and ends
-once, with both attempts in its history.  Tools run as local commands
+"""Several sites: one run at every site shown side by side, by hand and for
+each slot of a schedule; a run whose worker is killed, or frozen past its
+liveness, moves to another worker and ends once, with both attempts in its
+history.  Tools run as local commands
 (runtime = exec) at each site, each site with its own data folder."""
 
 import json
@@ -51,6 +52,64 @@ def test_every_site_side_by_side(env):
         w["state"] == "down" for w in env.http("GET", "/v1/workers")[1]), timeout=30)
     status, body = env.http("POST", "/v1/tools/counter/runs", {"all_sites": True})
     check(status == 409 and "no worker is up" in body["message"], "no site up", body)
+
+
+def slots_of(env, tool):
+    """Finished runs of a tool by slot: {slot: [run, ...]}."""
+    slots = {}
+    for run in env.http("GET", f"/v1/runs?tool={tool}&limit=500")[1]:
+        if run.get("slot") and run["status"] == "succeeded":
+            slots.setdefault(run["slot"], []).append(run)
+    return slots
+
+
+def test_a_schedule_for_every_site(env):
+    env.start_coordinator(env.etcd())
+    workers = {site: env.start_worker(site=site, config=EXEC) for site in ("alpha", "beta",
+                                                                         "gamma")}
+    env.tool("counter", "none", command=COUNTER)
+    status, body = env.http("POST", "/v1/tools/counter/schedules",
+                            {"every": "2s", "site": "alpha", "all_sites": True})
+    check(status == 400 and "not both" in body["message"], "a site and all_sites: refused", body)
+    r = env.maoctl("tool", "schedule", "counter", "--every", "2s", "--all-sites", "-o", "json")
+    check_eq(r.rc, 0, r.err)
+    check(r.json()["all_sites"] is True, "the schedule is for every site", r.out)
+    r = env.maoctl("schedule", "get")
+    check("every" in r.out.split("\n")[1].split(), "listed with SITE every", r.out)
+
+    def full_slots():
+        full = [runs for runs in slots_of(env, "counter").values() if len(runs) == 3]
+        return full if len(full) >= 2 else None
+
+    full = wait_for("two slots run at the three sites", full_slots, timeout=60)
+    for runs in full:
+        check_eq(sorted(run["site"] for run in runs), ["alpha", "beta", "gamma"],
+                 "one run per site in a slot")
+        check(len({run["group"] for run in runs}) == 1 and runs[0]["group"],
+              "a slot's runs share a group", runs)
+    for slot, runs in slots_of(env, "counter").items():
+        sites = [run["site"] for run in runs]
+        check_eq(len(sites), len(set(sites)), f"slot {slot}: no site ran it twice")
+
+    r = env.maoctl("tool", "history", "counter", "--limit", "60")
+    rows = [line.split() for line in r.out.splitlines()[1:]]
+    by_when = {}
+    for row in rows:
+        if row[3] == "succeeded":
+            by_when.setdefault(row[1], []).append(row[2])
+    triples = [sites for sites in by_when.values() if len(sites) == 3]
+    check(len(triples) >= 2 and all(sites == ["alpha", "beta", "gamma"] for sites in triples),
+          "tool history: the sites of a slot side by side, by name", r.out)
+
+    # A site that goes away is left out of the slots that come after.
+    workers["gamma"].stop_clean()
+    wait_for("gamma to be down", lambda: any(
+        w["site"] == "gamma" and w["state"] == "down" for w in env.http("GET", "/v1/workers")[1]),
+        timeout=30)
+    after = time.time()
+    wait_for("a slot at the two sites left", lambda: any(
+        sorted(run["site"] for run in runs) == ["alpha", "beta"] and runs[0]["slot"] > after
+        for runs in slots_of(env, "counter").values()), timeout=60)
 
 
 def run_of(env, run_id):
