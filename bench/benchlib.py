@@ -4,6 +4,9 @@ free loopback ports, build/bin by default), and small measuring helpers."""
 import json
 import os
 import sys
+import threading
+import time
+import urllib.error
 import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -38,3 +41,43 @@ def pct(values, p):
     if not values:
         return None
     return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
+
+
+def create_schedules(url, tools, count, period, start, clients):
+    """count schedules `every period s` over `clients` threads, schedule i of
+    tool i // period (round robin) due first at start + i % period.  Returns
+    (ids, answered 202, errors, seconds); 202 means made but not yet
+    confirmed by the store within 5 s."""
+    next_i = [0]
+    lock = threading.Lock()
+    errors, ids, pending = [], set(), [0]
+
+    def client():
+        while True:
+            with lock:
+                i = next_i[0]
+                if i >= count:
+                    return
+                next_i[0] += 1
+            tool = tools[(i // period) % len(tools)]
+            body = {"every": f"{period}s", "start": start + i % period}
+            try:
+                status, rec = post(f"{url}/v1/tools/{tool}/schedules", body)
+                if status not in (201, 202):
+                    errors.append(status)
+                    continue
+                with lock:
+                    ids.add(rec["id"])
+                    pending[0] += status == 202
+            except urllib.error.HTTPError as e:
+                errors.append(f"{e.code}: {e.read().decode(errors='replace')[:200]}")
+            except Exception as e:  # noqa: BLE001
+                errors.append(repr(e))
+
+    threads = [threading.Thread(target=client) for _ in range(clients)]
+    t0 = time.monotonic()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return ids, pending[0], errors, time.monotonic() - t0

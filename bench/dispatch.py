@@ -73,12 +73,11 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.error
 import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from benchlib import harness, mem_kb, pct, post  # noqa: E402
+from benchlib import create_schedules, harness, mem_kb, pct, post  # noqa: E402
 
 TARGET_RATE = 2000      # runs recorded per second
 TARGET_P99_MS = 20      # fire -> start
@@ -408,42 +407,12 @@ class Bench:
     # ---- load -----------------------------------------------------------------
     def create_schedules(self, rate, period, start):
         count = rate * period
-        next_i = [0]
-        lock = threading.Lock()
-        errors, ids, pending = [], set(), [0]
-
-        def client():
-            while True:
-                with lock:
-                    i = next_i[0]
-                    if i >= count:
-                        return
-                    next_i[0] += 1
-                tool = self.tools[(i // period) % len(self.tools)]
-                body = {"every": f"{period}s", "start": start + i % period}
-                try:
-                    status, rec = post(f"{self.coord.url}/v1/tools/{tool}/schedules", body)
-                    # 202: made, but not yet confirmed by the store within 5 s.
-                    if status not in (201, 202):
-                        errors.append(status)
-                        continue
-                    with lock:
-                        ids.add(rec["id"])
-                        pending[0] += status == 202
-                except urllib.error.HTTPError as e:
-                    errors.append(f"{e.code}: {e.read().decode(errors='replace')[:200]}")
-                except Exception as e:  # noqa: BLE001
-                    errors.append(repr(e))
-
-        threads = [threading.Thread(target=client) for _ in range(self.args.clients)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        ids, pending, errors, _ = create_schedules(self.coord.url, self.tools, count, period,
+                                                   start, self.args.clients)
         if errors:
             raise RuntimeError(f"{len(errors)} schedules not created, e.g. {errors[:3]}")
-        if pending[0]:
-            print(f"note: {pending[0]} of {count} schedules were answered 202 (the store took "
+        if pending:
+            print(f"note: {pending} of {count} schedules were answered 202 (the store took "
                   "more than 5 s to confirm them)", flush=True)
         return ids
 

@@ -25,46 +25,20 @@ import re
 import statistics
 import subprocess
 import sys
-import threading
 import time
-import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from benchlib import harness, mem_kb, pct, post  # noqa: E402
+from benchlib import create_schedules, harness, mem_kb, pct  # noqa: E402
 
 
-def create_schedules(url, tools, count, period, start, clients):
-    """count schedules, schedule i due first at start + i % period."""
-    next_i = [0]
-    lock = threading.Lock()
-    errors = []
-
-    def client():
-        while True:
-            with lock:
-                i = next_i[0]
-                if i >= count:
-                    return
-                next_i[0] += 1
-            tool = tools[(i // period) % len(tools)]
-            body = {"every": f"{period}s", "start": start + i % period}
-            try:
-                status, _ = post(f"{url}/v1/tools/{tool}/schedules", body)
-                if status != 201:
-                    errors.append(status)
-            except Exception as e:  # noqa: BLE001
-                errors.append(repr(e))
-
-    threads = [threading.Thread(target=client) for _ in range(clients)]
-    t0 = time.monotonic()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    if errors:
-        raise SystemExit(f"{len(errors)} schedules not created, e.g. {errors[:3]}")
-    return time.monotonic() - t0
+def make_schedules(url, tools, count, period, start, clients):
+    """count schedules, schedule i due first at start + i % period; seconds."""
+    _, pending, errors, took = create_schedules(url, tools, count, period, start, clients)
+    if errors or pending:
+        raise SystemExit(f"{len(errors) + pending} schedules not created (or not confirmed), "
+                         f"e.g. {errors[:3]}")
+    return took
 
 
 def one_store(args, store):
@@ -90,7 +64,7 @@ def one_store(args, store):
         period = max(1, args.count // args.rate)
         # Far enough ahead for the creation and the restart; measured below.
         start = int(time.time()) + args.lead
-        took = create_schedules(coord.url, tools, args.count, period, start, args.clients)
+        took = make_schedules(coord.url, tools, args.count, period, start, args.clients)
         loaded = mem_kb(coord.pid)
         print(f"[{store}] created {args.count} schedules in {took:.1f} s "
               f"({args.count / took:.0f}/s, {args.clients} clients)", flush=True)
