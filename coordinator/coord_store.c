@@ -44,9 +44,9 @@ typedef struct s_unit_t {
     struct s_unit_t *next; /* the queue, in sequence order */
     struct s_unit_t *link; /* the batch it is written in */
     int state;             /* S_WAITING, S_IN_FLIGHT or S_WRITTEN */
-    s_item_t items[S_UNIT_MAX];
     size_t count;
     uint64_t seq;
+    s_item_t items[]; /* `count` of them */
 } s_unit_t;
 
 struct coord_store_t {
@@ -127,9 +127,8 @@ static void s_unlatest(coord_store_t *self, s_unit_t *u)
 
 uint64_t coord_store_write(coord_store_t *self, const coord_store_item_t *items, size_t count)
 {
-    s_unit_t *u = calloc(1, sizeof *u);
-    if (!u || count > S_UNIT_MAX) {
-        free(u);
+    s_unit_t *u = count <= S_UNIT_MAX ? calloc(1, sizeof *u + count * sizeof u->items[0]) : NULL;
+    if (!u) {
         mao_log_error("store", "unit.refused items=%zu", count);
         return 0;
     }
