@@ -11,10 +11,12 @@
 #include "worker_docker.h"
 
 #include <dirent.h>
+#include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <unistd.h>
 
 #define S_RESEND_MS 5000 /* unacknowledged results are sent again this often */
@@ -264,8 +266,6 @@ static void s_accepted(worker_agent_t *self, const char *run, int ok, const char
     json_decref(msg);
 }
 
-static int s_on_job_done(zloop_t *loop, zsock_t *reader, void *arg);
-
 static void s_on_job(worker_agent_t *self, json_t *msg)
 {
     const char *run = json_string_value(json_object_get(msg, "run"));
@@ -306,14 +306,13 @@ static void s_on_job(worker_agent_t *self, json_t *msg)
     worker_job_t *job = worker_job_new(run, attempt, &tool, &self->site);
     if (job)
         job->timeout_s = (long)json_integer_value(json_object_get(msg, "timeout_s"));
-    if (!job || worker_job_start(job) < 0) {
+    if (!job || worker_job_start(job, self->jobs_fd) < 0) {
         worker_job_destroy(&job);
         mao_tool_clear(&tool);
         s_accepted(self, run, 0, "out of memory");
         return;
     }
     zlistx_add_end(self->jobs, job);
-    zloop_reader(self->loop, zactor_sock(job->actor), s_on_job_done, self);
     mao_log_info("worker", "job.accepted run=%s tool=%s attempt=%ld", run, job->tool.name,
                  attempt);
     s_accepted(self, run, 1, NULL);
@@ -378,21 +377,24 @@ static int s_on_dealer(zloop_t *loop, zsock_t *reader, void *arg)
     return 0;
 }
 
-/* A job's actor said "done": send its result, end the actor. */
-static int s_on_job_done(zloop_t *loop, zsock_t *reader, void *arg)
+/* Jobs are done: send their results, end their threads. */
+static int s_on_jobs_done(zloop_t *loop, zmq_pollitem_t *item, void *arg)
 {
     worker_agent_t *self = arg;
-    char *word = zstr_recv(reader);
-    zstr_free(&word);
-    for (worker_job_t *job = zlistx_first(self->jobs); job; job = zlistx_next(self->jobs)) {
-        if (zactor_sock(job->actor) != reader)
-            continue;
-        zloop_reader_end(loop, reader);
+    uint64_t count;
+    if (read(self->jobs_fd, &count, sizeof count) < 0 && errno != EAGAIN)
+        mao_log_warn("worker", "wake.read error=\"%s\"", strerror(errno));
+    for (;;) {
+        worker_job_t *job = zlistx_first(self->jobs);
+        while (job && !atomic_load(&job->done))
+            job = zlistx_next(self->jobs);
+        if (!job)
+            break;
+        zlistx_delete(self->jobs, zlistx_cursor(self->jobs));
+        worker_job_wait(job);
         if (job->result)
             s_send(self, job->result);
-        zlistx_delete(self->jobs, zlistx_cursor(self->jobs));
         worker_job_destroy(&job);
-        break;
     }
     return 0;
 }
@@ -651,6 +653,7 @@ int worker_agent_open(worker_agent_t **out, mao_cfg_t *cfg)
         return MAO_ENOMEM;
     }
     self->cfg = cfg;
+    self->jobs_fd = -1;
     pthread_mutex_init(&self->site.clone_lock, NULL);
     pthread_mutex_init(&self->site.docker_lock, NULL);
     pthread_mutex_init(&self->site.watch_lock, NULL);
@@ -658,7 +661,10 @@ int worker_agent_open(worker_agent_t **out, mao_cfg_t *cfg)
         goto cleanup;
     self->jobs = zlistx_new();
     self->loop = zloop_new();
-    if (!self->jobs || !self->loop) {
+    self->jobs_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    zmq_pollitem_t jobs_item = {.fd = self->jobs_fd, .events = ZMQ_POLLIN};
+    if (!self->jobs || !self->loop || self->jobs_fd < 0 ||
+        zloop_poller(self->loop, &jobs_item, s_on_jobs_done, self) < 0) {
         rc = MAO_ENOMEM;
         goto cleanup;
     }
@@ -700,8 +706,7 @@ int worker_agent_run(worker_agent_t *self)
         worker_job_cancel(job, "the worker is stopping");
     while (zlistx_size(self->jobs) > 0) {
         worker_job_t *job = zlistx_first(self->jobs);
-        char *word = zstr_recv(zactor_sock(job->actor));
-        zstr_free(&word);
+        worker_job_wait(job);
         if (job->result)
             s_send(self, job->result);
         zlistx_delete(self->jobs, zlistx_cursor(self->jobs));
@@ -727,6 +732,8 @@ void worker_agent_destroy(worker_agent_t **self_p)
     zsock_destroy(&self->dealer);
     zcert_destroy(&self->cert);
     zloop_destroy(&self->loop);
+    if (self->jobs_fd >= 0)
+        close(self->jobs_fd);
     json_decref(self->labels);
     worker_site_close(&self->site);
     pthread_mutex_destroy(&self->site.clone_lock);

@@ -1,8 +1,9 @@
 /*
  * worker_agent: the worker daemon's state and reactor.
  *
- * One zloop reactor owns the DEALER socket to the coordinator and every
- * job's actor socket; one periodic timer (s_cron) keeps the connection alive.
+ * One zloop reactor owns the DEALER socket to the coordinator and hears
+ * from the jobs' threads through an eventfd; one periodic timer (s_cron)
+ * keeps the connection alive.
  * Jobs run in their own threads (worker_job); their results wait in the spool
  * folder until the coordinator acknowledges them, so a result survives a
  * crash of either side and is delivered again after a reconnect.
@@ -38,6 +39,7 @@ typedef struct {
     int64_t last_beat_ms;    /* when we last sent a heartbeat */
     int64_t last_resend_ms;  /* when spooled results were last sent again */
     zlistx_t *jobs;          /* running worker_job_t *, owned */
+    int jobs_fd;             /* eventfd: a job is done */
     int stopping;            /* SIGTERM seen: accept no more jobs */
 } worker_agent_t;
 

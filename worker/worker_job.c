@@ -1,5 +1,5 @@
 /*
- * worker_job: the blocking steps of one run, in a czmq actor.
+ * worker_job: the blocking steps of one run, in a thread of its own.
  *
  * Every step that can fail fills `status` and `reason` and jumps to the end:
  * the container is always removed, the result is always written to the spool
@@ -636,26 +636,32 @@ done:
     return result;
 }
 
-/* The actor: signal ready, run, report "done", wait for $TERM. */
-static void s_actor(zsock_t *pipe, void *arg)
+static void *s_thread(void *arg)
 {
     worker_job_t *job = arg;
-    zsock_signal(pipe, 0);
     job->result = s_run(job);
-    zstr_send(pipe, "done");
-    for (;;) {
-        char *cmd = zstr_recv(pipe);
-        int term = !cmd || strcmp(cmd, "$TERM") == 0;
-        zstr_free(&cmd);
-        if (term)
-            break;
-    }
+    atomic_store(&job->done, 1);
+    uint64_t one = 1;
+    if (write(job->done_fd, &one, sizeof one) < 0 && errno != EAGAIN)
+        mao_log_error("job", "wake.failed error=\"%s\"", strerror(errno));
+    return NULL;
 }
 
-int worker_job_start(worker_job_t *job)
+int worker_job_start(worker_job_t *job, int done_fd)
 {
-    job->actor = zactor_new(s_actor, job);
-    return job->actor ? 0 : MAO_ENOMEM;
+    job->done_fd = done_fd;
+    if (pthread_create(&job->thread, NULL, s_thread, job) != 0)
+        return MAO_ENOMEM;
+    job->started = 1;
+    return 0;
+}
+
+void worker_job_wait(worker_job_t *job)
+{
+    if (job->started) {
+        pthread_join(job->thread, NULL);
+        job->started = 0;
+    }
 }
 
 void worker_job_destroy(worker_job_t **job_p)
@@ -663,7 +669,7 @@ void worker_job_destroy(worker_job_t **job_p)
     if (!job_p || !*job_p)
         return;
     worker_job_t *job = *job_p;
-    zactor_destroy(&job->actor);
+    worker_job_wait(job);
     mao_tool_clear(&job->tool);
     json_decref(job->result);
     free(job);

@@ -1,18 +1,19 @@
 /*
- * worker_job: one run of a tool, start to finish, in its own thread (a czmq
- * actor), so that Docker and git never stall the worker's reactor.
+ * worker_job: one run of a tool, start to finish, in its own thread, so that
+ * Docker and git never stall the worker's reactor.
  *
  * The steps: make sure the image is present (pull it if not); make sure the
  * tool's dataset is cloned at <importdir>/<tool> (clone on the first run);
  * create the container with that folder bound at /usr/src/app/data and every
  * restriction set, start it, wait with the tool's timeout (kill when it
  * passes), keep the tail of its log, remove it; run the spike detector; write
- * the result into the spool folder (atomically) and tell the reactor "done".
+ * the result into the spool folder (atomically), mark the job done and wake
+ * the reactor.
  *
- * Ownership: the reactor creates a worker_job_t, hands it to the actor, and
- * reads job->result only after the actor said "done"; the reactor destroys
- * the job after the actor has ended.  `cancel` is the only field both sides
- * touch while the actor runs.
+ * Ownership: the reactor creates a worker_job_t, hands it to the thread, and
+ * reads job->result only once `done` is set; it destroys the job (which
+ * joins the thread).  `cancel` and `done` are the only fields both sides
+ * touch while the thread runs.
  */
 #ifndef WORKER_JOB_H
 #define WORKER_JOB_H
@@ -71,8 +72,11 @@ typedef struct {
     const worker_site_t *site;     /* borrowed */
     atomic_int cancel;             /* set by the reactor: stop the run */
     char cancel_reason[128];       /* written before `cancel` is set */
-    json_t *result;                /* the result message, set by the actor */
-    zactor_t *actor;               /* the thread running it */
+    json_t *result;                /* the result message, set by the thread */
+    atomic_int done;               /* set by the thread once `result` is there */
+    int done_fd;                   /* borrowed eventfd, written once `done` is set */
+    pthread_t thread;
+    int started;                   /* `thread` runs or has not been joined */
 } worker_job_t;
 
 /* A job for run `run` of `tool` (whose record is taken over: the caller's
@@ -80,13 +84,17 @@ typedef struct {
 worker_job_t *worker_job_new(const char *run, long attempt, mao_tool_t *tool,
                              const worker_site_t *site);
 
-/* Starts the job's actor.  Returns 0, or MAO_ENOMEM. */
-int worker_job_start(worker_job_t *job);
+/* Starts the job's thread; when it ends, `done` is set and `done_fd` (an
+ * eventfd) written.  Returns 0, or MAO_ENOMEM. */
+int worker_job_start(worker_job_t *job, int done_fd);
 
 /* Asks a running job to stop (its container is killed); the result says why. */
 void worker_job_cancel(worker_job_t *job, const char *reason);
 
-/* Ends the actor (waiting for it) and frees the job; accepts NULL. */
+/* Waits for the job's thread to end. */
+void worker_job_wait(worker_job_t *job);
+
+/* Waits for the thread and frees the job; accepts NULL. */
 void worker_job_destroy(worker_job_t **job_p);
 
 /* The spool file of a run: <spool>/<run>.json.  Returns 0 or MAO_EINVAL. */
