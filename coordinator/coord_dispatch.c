@@ -271,13 +271,13 @@ static size_t s_sites_up(coord_server_t *self, const char **sites, size_t max)
  * run of the first site with a worker up, and each other such site gets a
  * run of the slot beside it, in one group.  They land in the store in one
  * unit, and go out once it is durable, so a crash before it leaves the slot
- * to fan out again.  0 when done, -1 when no site is up (it waits). */
-static int s_fan_out(coord_server_t *self, coord_run_t *run)
+ * to fan out again.  With no site up it waits as it is. */
+static void s_fan_out(coord_server_t *self, coord_run_t *run)
 {
     const char *sites[S_FAN_OUT_MAX];
     size_t n = s_sites_up(self, sites, S_FAN_OUT_MAX);
     if (n == 0)
-        return -1;
+        return;
     coord_store_item_t items[S_FAN_OUT_MAX];
     json_t *records[S_FAN_OUT_MAX];
     coord_run_t *runs[S_FAN_OUT_MAX];
@@ -315,7 +315,6 @@ static int s_fan_out(coord_server_t *self, coord_run_t *run)
     }
     mao_log_info("dispatch", "slot.fanned_out schedule=%s tool=%s slot=%lld group=%s sites=%zu",
                  run->schedule, run->tool, (long long)run->slot, group, m);
-    return 0;
 }
 
 static void s_dispatch(coord_server_t *self)
@@ -823,9 +822,11 @@ static int s_on_wake(zloop_t *loop, zmq_pollitem_t *item, void *arg)
         return -1;
     uint64_t durable = coord_store_durable(self->store);
     pthread_mutex_lock(&self->lock);
-    /* Results whose final record is durable are acknowledged; they are in
-     * the list in the order their records were queued, so the walk stops at
-     * the first one not yet written. */
+    /* Results whose final record is durable are acknowledged.  The list is
+     * in the order the results came, which is nearly the order of their
+     * store units (a record merged into an earlier waiting unit of its run
+     * has a smaller one): the walk stops at the first one not yet written,
+     * and one behind it waits at most until that one is. */
     for (coord_run_t *run = zlistx_first(self->acks); run; run = zlistx_first(self->acks)) {
         if (run->final_seq > durable)
             break;

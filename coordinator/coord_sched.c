@@ -420,8 +420,7 @@ json_t *coord_sched_record(const coord_sched_t *s)
     if (!r)
         return NULL;
     json_object_set_new(r, "site", s->site[0] ? json_string(s->site) : json_null());
-    if (s->all_sites)
-        json_object_set_new(r, "all_sites", json_true());
+    json_object_set_new(r, "all_sites", json_boolean(s->all_sites));
     if (s->resumed_at)
         json_object_set_new(r, "resumed_at", json_integer(s->resumed_at));
     if (s->last_outcome[0]) {
