@@ -3,13 +3,17 @@
 
 One etcd, one coordinator and `workers` workers with `runtime = exec` (tools
 run as local commands, no Docker), capacity `capacity` each, on free loopback
-ports; `tools` tools whose command is `true` (a no-op). Each worker would
+ports; `tools` tools whose command is a no-op: bench/noop.c, built static
+without the C library (`--command noop`, the default), or any other command,
+such as `--command true` (/bin/true spends 0.6 to 0.8 ms of CPU per start in
+the dynamic loader and the C library, the no-op about 0.1). Each worker would
 clone a tool's dataset on its first run of it: the clones are made once
 before the first trial and copied (hard links) into every worker's importdir,
 and a warm-up of runs goes through the workers; neither is measured.
-Heartbeats are the harness's (200 ms); liveness is mao's default (10 s) on
-both sides, because with the harness's 2 s the coordinator marks every worker
-down under overload.
+Heartbeats and liveness are mao's defaults (1 s and 10 s) on both sides:
+with the test harness's 2 s liveness the coordinator marks every worker down
+under overload, and its 200 ms heartbeats cost 100 workers 1,000 messages a
+second before any run (`--heartbeat-ms 200` to see them).
 
 For each offered rate R (runs per second) and each repeat, a trial:
   1. from scratch: the coordinator and the workers stopped, a fresh etcd, the
@@ -39,7 +43,7 @@ For each offered rate R (runs per second) and each repeat, a trial:
        `run.dispatched` lines (http: the line's time minus the send);
      - slots of the window `skipped`, `missed`, or without a record yet;
      - CPU over the window, in percent of one core, of the coordinator (and
-       its threads), etcd, the workers, the workers' children (`true`), this
+       its threads), etcd, the workers, the workers' children (the command), this
        script, the rest of the machine and the whole machine, also per run
        recorded; etcd's own counters (ranges, transactions, puts, deletes,
        WAL fsyncs per second); the coordinator's RSS; all from /proc;
@@ -66,6 +70,7 @@ import json
 import math
 import os
 import re
+import shlex
 import shutil
 import signal
 import statistics
@@ -282,6 +287,7 @@ class Bench:
         return {"LOG": {"level": "info"},
                 "COORDINATOR": {"keep_finished": str(self.args.keep_finished),
                                 "history": str(self.args.history or 200),
+                                "heartbeat_ms": str(self.args.heartbeat_ms),
                                 "liveness_ms": str(self.args.liveness_ms)}}
 
     def start(self):
@@ -289,10 +295,11 @@ class Bench:
         self.etcd = env.etcd("etcd-0")
         self.coord = env.start_coordinator(self.etcd, config=self.coordinator_config())
         self.repo = env.bare_repo("data")
+        self.command = self.build_command()
         self.register_tools()
         # Each worker would clone each tool's dataset on its first run of it;
         # the clones are made before, once, and copied (not measured).
-        # Hard links: nothing writes into a dataset of `true`.
+        # Hard links: nothing writes into a dataset of the no-op.
         template = os.path.join(env.dir, "dataset-template")
         harness.run(["git", "clone", "-q", "--template=", self.repo,
                      os.path.join(template, self.tools[0])])
@@ -300,7 +307,8 @@ class Bench:
             harness.run(["cp", "-al", os.path.join(template, self.tools[0]),
                          os.path.join(template, t)])
         t0 = time.monotonic()
-        wcfg = {"WORKER": {"runtime": "exec", "liveness_ms": str(a.liveness_ms)},
+        wcfg = {"WORKER": {"runtime": "exec", "heartbeat_ms": str(a.heartbeat_ms),
+                           "liveness_ms": str(a.liveness_ms)},
                 "LOG": {"level": "warn"}}
         for _ in range(a.workers):
             w = harness.Worker(env, self.coord, capacity=a.capacity, config=wcfg)
@@ -312,12 +320,23 @@ class Bench:
               flush=True)
         self.warm_up()
 
+    def build_command(self):
+        """The tools' command: the no-op built here, or what --command says."""
+        if self.args.command != "noop":
+            return shlex.split(self.args.command)
+        out = os.path.join(self.env.dir, "noop")
+        flags = ["-static", "-nostdlib"] if os.uname().machine in ("x86_64", "aarch64") \
+            else ["-static"]
+        harness.run([os.environ.get("CC", "cc"), "-O2", *flags, "-o", out,
+                     os.path.join(HERE, "noop.c")])
+        return [out]
+
     def register_tools(self):
         for t in self.tools:
             status, body = self.env.http("POST", "/v1/tools", {
                 "name": t, "author": "bench", "image": "none", "data_repo": self.repo,
                 "code_repo": "https://example.org/code.git", "artefact": "bench",
-                "command": ["true"]})
+                "command": self.command})
             if status != 201:
                 raise SystemExit(f"registering {t}: {status} {body}")
 
@@ -635,7 +654,7 @@ def print_table(rows, repeat):
           f"fire->start < {TARGET_P99_MS} ms; Nomad's anchor {NOMAD_RATE:,}/s")
     head = ("mode", "trials", "offered/s", "fired/s", "recorded/s", "x target", "x Nomad", "start p50", "p99",
             "x 20ms", "dispatch p50", "p99", "skipped", "unrec.", "down", "max queue",
-            "max store", "CPU coord", "etcd", "workers", "true", "bench", "other", "machine",
+            "max store", "CPU coord", "etcd", "workers", "command", "bench", "other", "machine",
             "RSS")
     print(" | ".join(head))
     for r in rows:
@@ -679,7 +698,13 @@ def main():
     ap.add_argument("--liveness-ms", type=int, default=10000,
                     help="[COORDINATOR] and [WORKER] liveness_ms (the harness's 2000 lets the "
                          "coordinator mark every worker down under overload; 10000 is mao's "
-                         "default); heartbeats stay the harness's 200 ms")
+                         "default)")
+    ap.add_argument("--command", default="noop",
+                    help="the tools' command: noop (bench/noop.c, built static) or a command "
+                         "line such as true")
+    ap.add_argument("--heartbeat-ms", type=int, default=1000,
+                    help="[COORDINATOR] and [WORKER] heartbeat_ms (1000, mao's default; the "
+                         "test harness uses 200)")
     ap.add_argument("--no-build", action="store_true", help="do not run cmake --build first")
     ap.add_argument("--json", action="store_true", help="print every trial as JSON at the end")
     args = ap.parse_args()
@@ -693,8 +718,8 @@ def main():
                        check=True, stdout=subprocess.DEVNULL)
     print(f"machine: {os.cpu_count()} cores, Linux {os.uname().release}; binaries "
           f"{os.environ['MAO_BIN']}; {args.workers} exec workers x {args.capacity}, "
-          f"{args.tools} tools (command true); history {args.history or 'per trial'}, "
-          f"keep_finished {args.keep_finished}; heartbeat 200 ms, liveness {args.liveness_ms} "
+          f"{args.tools} tools (command {args.command}); history {args.history or 'per trial'}, "
+          f"keep_finished {args.keep_finished}; heartbeat {args.heartbeat_ms} ms, liveness {args.liveness_ms} "
           f"ms; window {args.window} s after {args.skip} s; repeat {args.repeat}", flush=True)
     b0, t0 = machine_ticks()
     time.sleep(2)
@@ -727,7 +752,7 @@ def main():
                           f"{r['failed']}; workers down {r['workers_down']}; max queue "
                           f"{r['peak_queued']}, max store backlog {r['peak_store_pending']}; "
                           f"CPU coord {r['cpu']['coordinator']}% etcd {r['cpu']['etcd']}% "
-                          f"workers {r['cpu']['workers']}% true {r['cpu']['children']}% "
+                          f"workers {r['cpu']['workers']}% command {r['cpu']['children']}% "
                           f"bench {r['cpu']['bench']}% other {r['cpu']['other']}% machine "
                           f"{r['cpu']['machine']}%; RSS {r['rss_mb']} MB; etcd per s "
                           f"{r['cpu']['etcd_per_s']}; trial {r['trial_s']:.0f} s", flush=True)
