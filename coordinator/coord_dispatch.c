@@ -31,6 +31,11 @@
 
 /* How often the leader publishes the workers that are up in etcd. */
 #define S_MEMBERS_MS 15000
+/* A run's start is written behind once it has run this long: a run that ends
+ * sooner (most) is written once, finished.  Nothing reads the start back
+ * after a restart (a worker's hello says what it runs), so only readers of
+ * the store see a short run as queued until its end. */
+#define S_RUNNING_WRITE_MS 1000
 
 static const double s_buckets[COORD_DURATION_BUCKETS] = {0.5, 1,   2.5, 5,   10,   30,
                                                          60,  120, 300, 600, 1800, 3600};
@@ -121,11 +126,10 @@ static coord_store_item_t s_run_item(const coord_run_t *run, json_t *record)
                                 .finished = coord_run_terminal(run), .record = record};
 }
 
-/* A run changed: tell waiters, write it behind.  Returns the store unit. */
-static uint64_t s_changed(coord_server_t *self, coord_run_t *run)
+/* Writes a run's record behind.  Returns the store unit. */
+static uint64_t s_record(coord_server_t *self, coord_run_t *run)
 {
-    run->version++;
-    pthread_cond_broadcast(&self->changed);
+    run->unwritten = 0;
     json_t *record = coord_run_to_json(run, coord_run_terminal(run), !coord_run_terminal(run));
     coord_store_item_t item = s_run_item(run, record);
     uint64_t seq = coord_store_write(self->store, &item, 1);
@@ -133,6 +137,14 @@ static uint64_t s_changed(coord_server_t *self, coord_run_t *run)
     if (coord_run_terminal(run))
         run->final_seq = seq;
     return seq;
+}
+
+/* A run changed: tell waiters, write it behind.  Returns the store unit. */
+static uint64_t s_changed(coord_server_t *self, coord_run_t *run)
+{
+    run->version++;
+    pthread_cond_broadcast(&self->changed);
+    return s_record(self, run);
 }
 
 static coord_worker_t *s_worker(coord_server_t *self, const char *id)
@@ -529,7 +541,9 @@ static void s_on_accepted(coord_server_t *self, const char *from, json_t *msg)
         return;
     run->status = COORD_RUN_RUNNING;
     run->started_ms = mao_now_ms();
-    s_changed(self, run);
+    run->version++;
+    pthread_cond_broadcast(&self->changed);
+    run->unwritten = 1; /* written by the cron if it still runs in S_RUNNING_WRITE_MS */
     coord_sched_run_moved(self, run);
     s_publish(self, "run.started", s_run_event(run));
 }
@@ -1036,8 +1050,11 @@ int coord_dispatch_cron(zloop_t *loop, int timer_id, void *arg)
             mao_log_warn("dispatch", "job.unanswered run=%s worker=%s", run->id, run->worker);
             s_unassign(self, run);
             zlistx_add_start(self->queue, run);
+        } else if (run->unwritten && now - run->started_ms >= S_RUNNING_WRITE_MS) {
+            s_record(self, run);
         }
     }
+    coord_sched_flush(self, now);
     s_dispatch(self);
     s_arm(self);
     pthread_mutex_unlock(&self->lock);
@@ -1047,7 +1064,7 @@ int coord_dispatch_cron(zloop_t *loop, int timer_id, void *arg)
 /* ---- for the scheduler (lock held) ------------------------------------------------ */
 
 coord_run_t *coord_dispatch_scheduled(coord_server_t *self, json_t *tool_record,
-                                      const coord_sched_t *sched, int64_t slot, int64_t planned_ms,
+                                      coord_sched_t *sched, int64_t slot, int64_t planned_ms,
                                       long retry, int64_t not_before_ms, int held, int gate)
 {
     coord_run_t *run = coord_run_new(tool_record, sched->site, "schedule");
@@ -1072,6 +1089,7 @@ coord_run_t *coord_dispatch_scheduled(coord_server_t *self, json_t *tool_record,
         s_run_item(run, record),
         {.kind = COORD_STORE_SCHEDULE, .id = sched->id, .record = sched_record}};
     run->created_seq = coord_store_write(self->store, items, 2);
+    sched->outcome_unwritten_ms = 0;
     json_decref(record);
     json_decref(sched_record);
     mao_log_info("dispatch", "run.queued run=%s tool=%s schedule=%s slot=%lld retry=%ld%s%s",
@@ -1092,7 +1110,7 @@ void coord_dispatch_drop(coord_server_t *self, coord_run_t *run, coord_run_statu
     s_finish(self, run, status);
 }
 
-void coord_dispatch_forget(coord_server_t *self, coord_run_t *run, const coord_sched_t *sched)
+void coord_dispatch_forget(coord_server_t *self, coord_run_t *run, coord_sched_t *sched)
 {
     void *handle = zlistx_find(self->queue, run);
     if (handle)
@@ -1102,6 +1120,7 @@ void coord_dispatch_forget(coord_server_t *self, coord_run_t *run, const coord_s
         {.kind = COORD_STORE_RUN_DELETE, .id = run->id, .tool = run->tool},
         {.kind = COORD_STORE_SCHEDULE, .id = sched->id, .record = sched_record}};
     coord_store_write(self->store, items, 2);
+    sched->outcome_unwritten_ms = 0;
     json_decref(sched_record);
     mao_log_info("dispatch", "slot.unclaimed schedule=%s tool=%s slot=%lld run=%s", sched->id,
                  run->tool, (long long)run->slot, run->id);
@@ -1122,7 +1141,7 @@ void coord_dispatch_touch(coord_server_t *self, coord_run_t *run)
     s_changed(self, run);
 }
 
-void coord_dispatch_record_slot(coord_server_t *self, const coord_sched_t *sched, int64_t slot,
+void coord_dispatch_record_slot(coord_server_t *self, coord_sched_t *sched, int64_t slot,
                                 coord_run_status_t status, const char *reason)
 {
     json_t *tool = json_pack("{s:s}", "name", sched->tool);
@@ -1142,6 +1161,7 @@ void coord_dispatch_record_slot(coord_server_t *self, const coord_sched_t *sched
         s_run_item(run, record),
         {.kind = COORD_STORE_SCHEDULE, .id = sched->id, .record = sched_record}};
     coord_store_write(self->store, items, 2);
+    sched->outcome_unwritten_ms = 0;
     json_decref(record);
     json_decref(sched_record);
     mao_log_info("dispatch", "slot.%s schedule=%s tool=%s slot=%lld reason=\"%s\"",

@@ -55,7 +55,7 @@ struct coord_sched_t;
  * decision at `planned_ms` (coord_sched_tick).  Returns the run (owned by the
  * server) or NULL. */
 coord_run_t *coord_dispatch_scheduled(coord_server_t *self, json_t *tool_record,
-                                      const struct coord_sched_t *sched, int64_t slot,
+                                      struct coord_sched_t *sched, int64_t slot,
                                       int64_t planned_ms, long retry, int64_t not_before_ms,
                                       int held, int gate);
 
@@ -68,7 +68,7 @@ void coord_dispatch_drop(coord_server_t *self, coord_run_t *run, coord_run_statu
  * paused or removed): it goes from memory and from the store, in one unit
  * with the schedule's record (lock held). */
 void coord_dispatch_forget(coord_server_t *self, coord_run_t *run,
-                           const struct coord_sched_t *sched);
+                           struct coord_sched_t *sched);
 
 /* Opens a claimed slot's gate: its run joins the queue (lock held). */
 void coord_dispatch_ungate(coord_server_t *self, coord_run_t *run);
@@ -79,7 +79,7 @@ void coord_dispatch_touch(coord_server_t *self, coord_run_t *run);
 
 /* Records a slot that made no run (skipped or missed) with its reason, in
  * one store unit with the schedule's new last slot (lock held). */
-void coord_dispatch_record_slot(coord_server_t *self, const struct coord_sched_t *sched,
+void coord_dispatch_record_slot(coord_server_t *self, struct coord_sched_t *sched,
                                 int64_t slot, coord_run_status_t status, const char *reason);
 
 /* 1 when a worker of `site` is up (lock held). */

@@ -71,6 +71,7 @@ typedef struct {
     unsigned version;      /* + 1 on every change, for waiting clients */
     int announced;         /* run.queued was published */
     int recorded;          /* the terminal record is in etcd */
+    int unwritten;         /* a change not yet written behind (see S_RUNNING_WRITE_MS) */
     char ack_to[129];      /* worker waiting for result_ack once recorded */
 } coord_run_t;
 

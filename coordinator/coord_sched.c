@@ -27,7 +27,14 @@ struct coord_scheds_t {
     zhashx_t *by_id;        /* id -> coord_sched_t *, owns them */
     coord_sched_t **heap;   /* min-heap by key_ms of the schedules not paused */
     size_t len, cap;
+    zlistx_t *unwritten;    /* s_unwritten_t *, oldest first: outcomes to write behind */
 };
+
+/* A schedule whose outcome changed at `mark_ms` and was not written. */
+typedef struct {
+    int64_t mark_ms;
+    char id[MAO_ID_LEN + 1];
+} s_unwritten_t;
 
 /* ---- the heap ------------------------------------------------------------------ */
 
@@ -504,14 +511,23 @@ static void s_free_sched(void **item)
     coord_sched_destroy((coord_sched_t **)item);
 }
 
+static void s_free_unwritten(void **item)
+{
+    free(*item);
+    *item = NULL;
+}
+
 int coord_scheds_new(coord_scheds_t **out)
 {
     coord_scheds_t *self = calloc(1, sizeof *self);
-    if (!self || !(self->by_id = zhashx_new())) {
+    if (!self || !(self->by_id = zhashx_new()) || !(self->unwritten = zlistx_new())) {
+        if (self)
+            zhashx_destroy(&self->by_id);
         free(self);
         return MAO_ENOMEM;
     }
     zhashx_set_destructor(self->by_id, s_free_sched);
+    zlistx_set_destructor(self->unwritten, s_free_unwritten);
     *out = self;
     return 0;
 }
@@ -522,6 +538,7 @@ void coord_scheds_destroy(coord_scheds_t **self_p)
         return;
     coord_scheds_t *self = *self_p;
     zhashx_destroy(&self->by_id);
+    zlistx_destroy(&self->unwritten);
     free(self->heap);
     free(self);
     *self_p = NULL;
@@ -596,12 +613,42 @@ static coord_run_t *s_live(coord_server_t *server, char *id)
 }
 
 /* Writes a schedule's record alone (its last outcome changed). */
-static void s_store(coord_server_t *server, const coord_sched_t *s)
+static void s_store(coord_server_t *server, coord_sched_t *s)
 {
     json_t *record = coord_sched_record(s);
     coord_store_item_t item = {.kind = COORD_STORE_SCHEDULE, .id = s->id, .record = record};
     coord_store_write(server->store, &item, 1);
     json_decref(record);
+    s->outcome_unwritten_ms = 0;
+}
+
+/* The outcome changed: written with the next claim or by coord_sched_flush. */
+static void s_store_later(coord_server_t *server, coord_sched_t *s)
+{
+    if (s->outcome_unwritten_ms)
+        return; /* already waiting */
+    s_unwritten_t *u = calloc(1, sizeof *u);
+    if (!u || !zlistx_add_end(server->scheds->unwritten, u)) {
+        free(u);
+        s_store(server, s);
+        return;
+    }
+    u->mark_ms = s->outcome_unwritten_ms = mao_now_ms();
+    snprintf(u->id, sizeof u->id, "%s", s->id);
+}
+
+void coord_sched_flush(coord_server_t *server, int64_t now_ms)
+{
+    zlistx_t *list = server->scheds->unwritten;
+    s_unwritten_t *u;
+    while ((u = zlistx_first(list)) &&
+           (now_ms == INT64_MAX || now_ms - u->mark_ms >= COORD_SCHED_OUTCOME_WRITE_MS)) {
+        coord_sched_t *s = coord_scheds_find(server->scheds, u->id);
+        /* Written since (a claim), or changed again later (a newer entry). */
+        if (s && s->outcome_unwritten_ms == u->mark_ms)
+            s_store(server, s);
+        zlistx_delete(list, zlistx_cursor(list));
+    }
 }
 
 /* Why a slot at `planned_ms` seen at `now_ms` is missed, into `reason`. */
@@ -895,7 +942,7 @@ void coord_sched_run_ended(coord_server_t *server, coord_run_t *run)
     if (strcmp(s->active, run->id) == 0) {
         s->active[0] = '\0';
         s_note(s, run->id, coord_run_status_name(run->status), reason);
-        s_store(server, s);
+        s_store_later(server, s);
         coord_run_t *held = s->held[0] ? coord_dispatch_find(server, s->held) : NULL;
         if (held && !coord_run_terminal(held)) {
             held->held = 0;

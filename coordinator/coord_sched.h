@@ -67,6 +67,7 @@ typedef struct coord_sched_t {
     char last_outcome[16];         /* its status */
     char *last_reason;             /* owned, may be NULL */
     int64_t last_outcome_ms;
+    int64_t outcome_unwritten_ms;  /* when the last outcome changed unwritten; 0: written */
 } coord_sched_t;
 
 typedef struct coord_scheds_t coord_scheds_t;
@@ -112,6 +113,14 @@ void coord_sched_run_ended(coord_server_t *server, coord_run_t *run);
 
 /* A run read back from the store after a restart belongs to its schedule. */
 void coord_sched_adopt(coord_server_t *server, coord_run_t *run);
+
+/* Writes the outcomes of schedules that have waited COORD_SCHED_OUTCOME_WRITE_MS
+ * (all of them when `now_ms` is INT64_MAX: a stop).  A run's end changes its
+ * schedule's note (`last`, for `why`), which is written behind: with the
+ * schedule's next claim, which writes the whole record anyway, or after that
+ * long, whichever comes first (lock held). */
+#define COORD_SCHED_OUTCOME_WRITE_MS 10000
+void coord_sched_flush(coord_server_t *server, int64_t now_ms);
 
 /* A scheduled run changed state (it started): the schedule's note follows. */
 void coord_sched_run_moved(coord_server_t *server, coord_run_t *run);

@@ -239,6 +239,12 @@ void coord_server_destroy(coord_server_t **self_p)
         pthread_mutex_unlock(&self->lock);
     }
     coord_api_stop(&self->api);
+    if (self->scheds && self->store) {
+        /* Schedules' outcomes still written behind go with the last writes. */
+        pthread_mutex_lock(&self->lock);
+        coord_sched_flush(self, INT64_MAX);
+        pthread_mutex_unlock(&self->lock);
+    }
     coord_tools_destroy(&self->tools);
     coord_store_destroy(&self->store, 3000);
     coord_lead_destroy(&self->lead); /* after the last writes: they need our lead */
