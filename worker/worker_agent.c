@@ -306,7 +306,7 @@ static void s_on_job(worker_agent_t *self, json_t *msg)
     worker_job_t *job = worker_job_new(run, attempt, &tool, &self->site);
     if (job)
         job->timeout_s = (long)json_integer_value(json_object_get(msg, "timeout_s"));
-    if (!job || worker_job_start(job, self->jobs_fd) < 0) {
+    if (!job || worker_job_start(job, self->pool, self->jobs_fd) < 0) {
         worker_job_destroy(&job);
         mao_tool_clear(&tool);
         s_accepted(self, run, 0, "out of memory");
@@ -663,7 +663,7 @@ int worker_agent_open(worker_agent_t **out, mao_cfg_t *cfg)
     self->loop = zloop_new();
     self->jobs_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     zmq_pollitem_t jobs_item = {.fd = self->jobs_fd, .events = ZMQ_POLLIN};
-    if (!self->jobs || !self->loop || self->jobs_fd < 0 ||
+    if (!self->jobs || !self->loop || self->jobs_fd < 0 || worker_pool_new(&self->pool) < 0 ||
         zloop_poller(self->loop, &jobs_item, s_on_jobs_done, self) < 0) {
         rc = MAO_ENOMEM;
         goto cleanup;
@@ -728,6 +728,7 @@ void worker_agent_destroy(worker_agent_t **self_p)
         }
         zlistx_destroy(&self->jobs);
     }
+    worker_pool_destroy(&self->pool);
     zsock_destroy(&self->monitor);
     zsock_destroy(&self->dealer);
     zcert_destroy(&self->cert);

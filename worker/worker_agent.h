@@ -39,6 +39,7 @@ typedef struct {
     int64_t last_beat_ms;    /* when we last sent a heartbeat */
     int64_t last_resend_ms;  /* when spooled results were last sent again */
     zlistx_t *jobs;          /* running worker_job_t *, owned */
+    worker_pool_t *pool;     /* the threads that run them */
     int jobs_fd;             /* eventfd: a job is done */
     int stopping;            /* SIGTERM seen: accept no more jobs */
 } worker_agent_t;

@@ -636,32 +636,130 @@ done:
     return result;
 }
 
+/* ---- the pool ------------------------------------------------------------------ */
+
+struct worker_pool_t {
+    pthread_mutex_t lock;
+    pthread_cond_t work;       /* a job was queued, or stop */
+    pthread_cond_t done;       /* a job is done */
+    worker_job_t *head, *tail; /* jobs not yet taken by a thread */
+    size_t queued;             /* how many */
+    pthread_t *threads;
+    size_t nthreads, cap;
+    size_t idle;               /* threads waiting for a job */
+    int stop;
+};
+
 static void *s_thread(void *arg)
 {
-    worker_job_t *job = arg;
-    job->result = s_run(job);
-    atomic_store(&job->done, 1);
-    uint64_t one = 1;
-    if (write(job->done_fd, &one, sizeof one) < 0 && errno != EAGAIN)
-        mao_log_error("job", "wake.failed error=\"%s\"", strerror(errno));
+    worker_pool_t *pool = arg;
+    pthread_mutex_lock(&pool->lock);
+    for (;;) {
+        while (!pool->head && !pool->stop) {
+            pool->idle++;
+            pthread_cond_wait(&pool->work, &pool->lock);
+            pool->idle--;
+        }
+        worker_job_t *job = pool->head;
+        if (!job)
+            break; /* stopping, and nothing left */
+        pool->head = job->next;
+        pool->queued--;
+        if (!pool->head)
+            pool->tail = NULL;
+        pthread_mutex_unlock(&pool->lock);
+
+        job->result = s_run(job);
+        int fd = job->done_fd;
+        pthread_mutex_lock(&pool->lock);
+        atomic_store(&job->done, 1);
+        pthread_cond_broadcast(&pool->done);
+        /* From here the reactor may free the job: only `fd` is used. */
+        uint64_t one = 1;
+        if (write(fd, &one, sizeof one) < 0 && errno != EAGAIN)
+            mao_log_error("job", "wake.failed error=\"%s\"", strerror(errno));
+    }
+    pthread_mutex_unlock(&pool->lock);
     return NULL;
 }
 
-int worker_job_start(worker_job_t *job, int done_fd)
+int worker_pool_new(worker_pool_t **out)
+{
+    worker_pool_t *pool = calloc(1, sizeof *pool);
+    if (!pool)
+        return MAO_ENOMEM;
+    pthread_mutex_init(&pool->lock, NULL);
+    pthread_cond_init(&pool->work, NULL);
+    pthread_cond_init(&pool->done, NULL);
+    *out = pool;
+    return 0;
+}
+
+void worker_pool_destroy(worker_pool_t **pool_p)
+{
+    if (!pool_p || !*pool_p)
+        return;
+    worker_pool_t *pool = *pool_p;
+    pthread_mutex_lock(&pool->lock);
+    pool->stop = 1;
+    pthread_cond_broadcast(&pool->work);
+    pthread_mutex_unlock(&pool->lock);
+    for (size_t i = 0; i < pool->nthreads; i++)
+        pthread_join(pool->threads[i], NULL);
+    free(pool->threads);
+    pthread_mutex_destroy(&pool->lock);
+    pthread_cond_destroy(&pool->work);
+    pthread_cond_destroy(&pool->done);
+    free(pool);
+    *pool_p = NULL;
+}
+
+int worker_job_start(worker_job_t *job, worker_pool_t *pool, int done_fd)
 {
     job->done_fd = done_fd;
-    if (pthread_create(&job->thread, NULL, s_thread, job) != 0)
-        return MAO_ENOMEM;
-    job->started = 1;
+    job->next = NULL;
+    pthread_mutex_lock(&pool->lock);
+    /* A thread for it: an idle one not yet woken for another job, else one
+     * more. */
+    if (pool->idle <= pool->queued) {
+        if (pool->nthreads == pool->cap) {
+            size_t cap = pool->cap ? pool->cap * 2 : 8;
+            pthread_t *t = realloc(pool->threads, cap * sizeof *t);
+            if (!t) {
+                pthread_mutex_unlock(&pool->lock);
+                return MAO_ENOMEM;
+            }
+            pool->threads = t;
+            pool->cap = cap;
+        }
+        if (pthread_create(&pool->threads[pool->nthreads], NULL, s_thread, pool) != 0) {
+            pthread_mutex_unlock(&pool->lock);
+            return MAO_ENOMEM;
+        }
+        pool->nthreads++;
+    }
+    job->pool = pool;
+    if (pool->tail)
+        pool->tail->next = job;
+    else
+        pool->head = job;
+    pool->tail = job;
+    pool->queued++;
+    pthread_cond_signal(&pool->work);
+    pthread_mutex_unlock(&pool->lock);
     return 0;
 }
 
 void worker_job_wait(worker_job_t *job)
 {
-    if (job->started) {
-        pthread_join(job->thread, NULL);
-        job->started = 0;
-    }
+    worker_pool_t *pool = job->pool;
+    if (!pool)
+        return;
+    pthread_mutex_lock(&pool->lock);
+    while (!atomic_load(&job->done))
+        pthread_cond_wait(&pool->done, &pool->lock);
+    pthread_mutex_unlock(&pool->lock);
+    job->pool = NULL;
 }
 
 void worker_job_destroy(worker_job_t **job_p)

@@ -10,10 +10,12 @@
  * the result into the spool folder (atomically), mark the job done and wake
  * the reactor.
  *
- * Ownership: the reactor creates a worker_job_t, hands it to the thread, and
- * reads job->result only once `done` is set; it destroys the job (which
- * joins the thread).  `cancel` and `done` are the only fields both sides
- * touch while the thread runs.
+ * Ownership: the reactor creates a worker_job_t, hands it to a thread of its
+ * worker_pool_t, and reads job->result only once `done` is set; it destroys
+ * the job (which waits for it to be done).  `cancel` and `done` are the only
+ * fields both sides touch while the job runs.  The pool's threads live as
+ * long as the pool and take one job after another, so a run costs no thread
+ * made and torn down; there are as many as jobs have run at once.
  */
 #ifndef WORKER_JOB_H
 #define WORKER_JOB_H
@@ -64,7 +66,9 @@ typedef struct {
 /* Frees the site's idle Docker handles and watched folders. */
 void worker_site_close(worker_site_t *site);
 
-typedef struct {
+typedef struct worker_pool_t worker_pool_t;
+
+typedef struct worker_job_t {
     char run[MAO_ID_LEN + 1 + 16]; /* run id (from the coordinator) */
     long attempt;
     long timeout_s;                /* the job's own limit (a schedule's maximum run time); 0: none */
@@ -75,26 +79,33 @@ typedef struct {
     json_t *result;                /* the result message, set by the thread */
     atomic_int done;               /* set by the thread once `result` is there */
     int done_fd;                   /* borrowed eventfd, written once `done` is set */
-    pthread_t thread;
-    int started;                   /* `thread` runs or has not been joined */
+    worker_pool_t *pool;           /* borrowed; set while the job is started */
+    struct worker_job_t *next;     /* the pool's queue */
 } worker_job_t;
+
+/* The threads that run jobs.  Returns 0, or MAO_ENOMEM. */
+int worker_pool_new(worker_pool_t **out);
+
+/* Ends the pool's threads, once every job started is done; accepts NULL. */
+void worker_pool_destroy(worker_pool_t **pool_p);
 
 /* A job for run `run` of `tool` (whose record is taken over: the caller's
  * copy is cleared).  NULL only when out of memory. */
 worker_job_t *worker_job_new(const char *run, long attempt, mao_tool_t *tool,
                              const worker_site_t *site);
 
-/* Starts the job's thread; when it ends, `done` is set and `done_fd` (an
- * eventfd) written.  Returns 0, or MAO_ENOMEM. */
-int worker_job_start(worker_job_t *job, int done_fd);
+/* Starts the job on a thread of `pool` (an idle one, or a new one); when it
+ * ends, `done` is set and `done_fd` (an eventfd) written.  Returns 0, or
+ * MAO_ENOMEM. */
+int worker_job_start(worker_job_t *job, worker_pool_t *pool, int done_fd);
 
 /* Asks a running job to stop (its container is killed); the result says why. */
 void worker_job_cancel(worker_job_t *job, const char *reason);
 
-/* Waits for the job's thread to end. */
+/* Waits for the job to be done (at once when it was never started). */
 void worker_job_wait(worker_job_t *job);
 
-/* Waits for the thread and frees the job; accepts NULL. */
+/* Waits for the job and frees it; accepts NULL. */
 void worker_job_destroy(worker_job_t **job_p);
 
 /* The spool file of a run: <spool>/<run>.json.  Returns 0 or MAO_EINVAL. */
