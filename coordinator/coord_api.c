@@ -283,6 +283,8 @@ static void s_registry(coord_api_t *api, struct MHD_Connection *conn, const char
             s_fail_rc(resp, rc);
             return;
         }
+        if (kind == COORD_TOOLS)
+            coord_tools_forget(api->server->tools, name);
         mao_log_info("registry", "%s.removed name=%s", coord_registry_noun(kind), name);
         s_reply(resp, 200, json_pack("{s:s, s:b}", "name", name, "removed", 1));
     } else {
@@ -514,8 +516,17 @@ static json_t *s_start_run(coord_api_t *api, const char *name, const char *site,
         s_fail_rc(resp, MAO_EINVAL);
         return NULL;
     }
-    int rc = coord_registry_get(&tool, server->registry, COORD_TOOLS, name);
-    s_note_etcd(api, rc);
+    /* The watched copy of tools/ (checked records, and what this API wrote
+     * or removed is in it at once) spares etcd a read per run; etcd is asked
+     * when the tool is not in the copy, or while the store is away, so an
+     * unknown tool gets its 404 and an outage its 503 as before. */
+    int rc = 0;
+    if (coord_store_healthy(server->store) && coord_tools_ready(server->tools))
+        tool = coord_tools_get(server->tools, name);
+    if (!tool) {
+        rc = coord_registry_get(&tool, server->registry, COORD_TOOLS, name);
+        s_note_etcd(api, rc);
+    }
     if (rc == MAO_EMALFORMED) {
         s_fail(resp, 500, "damaged_record", mao_error_last());
         return NULL;

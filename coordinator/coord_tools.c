@@ -138,6 +138,13 @@ void coord_tools_note(coord_tools_t *self, json_t *record)
     pthread_mutex_unlock(&self->lock);
 }
 
+void coord_tools_forget(coord_tools_t *self, const char *name)
+{
+    pthread_mutex_lock(&self->lock);
+    json_object_del(self->tools, name);
+    pthread_mutex_unlock(&self->lock);
+}
+
 void coord_tools_destroy(coord_tools_t **self_p)
 {
     if (!self_p || !*self_p)

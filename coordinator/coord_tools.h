@@ -30,6 +30,10 @@ int coord_tools_ready(coord_tools_t *self);
  * schedule made right after registering a tool finds it). */
 void coord_tools_note(coord_tools_t *self, json_t *record);
 
+/* Forgets a tool the API just removed, before the watch says so (so no run
+ * starts from the copy after the removal was answered). */
+void coord_tools_forget(coord_tools_t *self, const char *name);
+
 /* Stops the thread and frees; accepts NULL and sets *self_p to NULL. */
 void coord_tools_destroy(coord_tools_t **self_p);
 
