@@ -127,6 +127,47 @@ static int s_write_atomic(const char *path, const void *data, size_t len, mode_t
     return 0;
 }
 
+int mao_fs_write_into(const char *spare, const char *path, const void *data, size_t len)
+{
+    int fd = open(spare, O_WRONLY | O_CLOEXEC);
+    if (fd < 0) {
+        int e = errno;
+        mao_error_set("cannot write '%s': %s", spare, strerror(e));
+        return e == ENOENT ? MAO_ENOTFOUND : MAO_EFAIL;
+    }
+    const char *p = data;
+    size_t left = len;
+    while (left > 0) {
+        ssize_t w = write(fd, p, left);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            mao_error_set("cannot write '%s': %s", spare, strerror(errno));
+            close(fd);
+            return MAO_EFAIL;
+        }
+        p += w;
+        left -= (size_t)w;
+    }
+    /* Cut what is left of the old content (no block is freed when the new
+     * content is as long). */
+    int ok = ftruncate(fd, (off_t)len) == 0;
+    int e = errno;
+    if (close(fd) < 0 && ok) {
+        ok = 0;
+        e = errno;
+    }
+    if (!ok) {
+        mao_error_set("cannot write '%s': %s", spare, strerror(e));
+        return MAO_EFAIL;
+    }
+    if (rename(spare, path) < 0) {
+        mao_error_set("cannot rename '%s' to '%s': %s", spare, path, strerror(errno));
+        return MAO_EFAIL;
+    }
+    return 0;
+}
+
 int mao_fs_write_atomic(const char *path, const void *data, size_t len, mode_t mode)
 {
     return s_write_atomic(path, data, len, mode, 1);

@@ -31,6 +31,13 @@ int mao_fs_write_atomic(const char *path, const void *data, size_t len, mode_t m
  * disk with the system's writeback (a power cut may lose it). */
 int mao_fs_write_replace(const char *path, const void *data, size_t len, mode_t mode);
 
+/* Writes `len` bytes into the existing file `spare` (what it held is
+ * replaced) and renames it to `path`, with mao_fs_write_replace's guarantees
+ * but no file made: a folder whose files come and go by the thousand spares
+ * the file system an inode allocated and freed each time.  Returns 0,
+ * MAO_ENOTFOUND when `spare` does not exist, or MAO_EFAIL. */
+int mao_fs_write_into(const char *spare, const char *path, const void *data, size_t len);
+
 /* Reads a whole file of at most `max` bytes into a new NUL-terminated buffer.
  * Returns 0, MAO_ENOTFOUND, MAO_EINVAL (larger than max) or MAO_EFAIL. */
 int mao_fs_read(const char *path, size_t max, char **out, size_t *len);

@@ -320,8 +320,7 @@ static void s_on_job(worker_agent_t *self, json_t *msg)
 
 static void s_on_ack(worker_agent_t *self, const char *run)
 {
-    char path[4200];
-    if (worker_job_spool_path(path, sizeof path, &self->site, run) == 0 && unlink(path) == 0)
+    if (worker_job_spool_done(&self->site, run))
         mao_log_debug("worker", "result.acknowledged run=%s", run);
 }
 
@@ -657,8 +656,10 @@ int worker_agent_open(worker_agent_t **out, mao_cfg_t *cfg)
     pthread_mutex_init(&self->site.clone_lock, NULL);
     pthread_mutex_init(&self->site.docker_lock, NULL);
     pthread_mutex_init(&self->site.watch_lock, NULL);
+    pthread_mutex_init(&self->site.spool_lock, NULL);
     if ((rc = s_settings(self)) < 0)
         goto cleanup;
+    worker_job_spool_sweep(&self->site);
     self->jobs = zlistx_new();
     self->loop = zloop_new();
     self->jobs_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -740,6 +741,7 @@ void worker_agent_destroy(worker_agent_t **self_p)
     pthread_mutex_destroy(&self->site.clone_lock);
     pthread_mutex_destroy(&self->site.docker_lock);
     pthread_mutex_destroy(&self->site.watch_lock);
+    pthread_mutex_destroy(&self->site.spool_lock);
     mao_cfg_destroy(&self->cfg);
     free(self);
     *self_p = NULL;

@@ -14,6 +14,7 @@
 #include "mao_spike.h"
 #include "worker_docker.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -74,19 +75,79 @@ static json_t *s_base_result(const worker_site_t *site, const char *run, long at
     return msg;
 }
 
+#define S_SPARE_PREFIX ".spare-"
+
+static void s_spare_path(char *out, size_t size, const worker_site_t *site, int n)
+{
+    snprintf(out, size, "%s/" S_SPARE_PREFIX "%d", site->spool, n);
+}
+
+/* The result goes to the spool before it is sent: into a spare file when
+ * there is one, else into a new file. */
 static int s_spool(const worker_site_t *site, const char *run, json_t *result)
 {
-    char path[4200];
+    worker_site_t *shared = (worker_site_t *)site; /* only the spares change */
+    char path[4200], spare[4200];
     if (worker_job_spool_path(path, sizeof path, site, run) < 0)
         return MAO_EINVAL;
     char *text = json_dumps(result, JSON_COMPACT);
     if (!text)
         return MAO_ENOMEM;
-    int rc = mao_fs_write_replace(path, text, strlen(text), 0600);
+    int n = -1, rc = MAO_ENOTFOUND;
+    pthread_mutex_lock(&shared->spool_lock);
+    if (shared->nspares > 0)
+        n = shared->spares[--shared->nspares];
+    pthread_mutex_unlock(&shared->spool_lock);
+    if (n >= 0) {
+        s_spare_path(spare, sizeof spare, site, n);
+        if ((rc = mao_fs_write_into(spare, path, text, strlen(text))) < 0 && rc != MAO_ENOTFOUND)
+            unlink(spare);
+    }
+    if (rc < 0)
+        rc = mao_fs_write_replace(path, text, strlen(text), 0600);
     free(text);
     if (rc < 0)
         mao_log_error("job", "spool.failed run=%s detail=\"%s\"", run, mao_error_last());
     return rc;
+}
+
+int worker_job_spool_done(worker_site_t *site, const char *run)
+{
+    char path[4200], spare[4200];
+    if (worker_job_spool_path(path, sizeof path, site, run) < 0)
+        return 0;
+    pthread_mutex_lock(&site->spool_lock);
+    int room = site->nspares < (int)(sizeof site->spares / sizeof site->spares[0]);
+    int n = room ? site->spare_next++ : -1;
+    pthread_mutex_unlock(&site->spool_lock);
+    if (n < 0)
+        return unlink(path) == 0;
+    s_spare_path(spare, sizeof spare, site, n);
+    if (rename(path, spare) < 0)
+        return 0;
+    pthread_mutex_lock(&site->spool_lock);
+    room = site->nspares < (int)(sizeof site->spares / sizeof site->spares[0]);
+    if (room)
+        site->spares[site->nspares++] = n;
+    pthread_mutex_unlock(&site->spool_lock);
+    if (!room)
+        unlink(spare);
+    return 1;
+}
+
+void worker_job_spool_sweep(worker_site_t *site)
+{
+    DIR *dir = opendir(site->spool);
+    if (!dir)
+        return;
+    struct dirent *ent;
+    char path[4200];
+    while ((ent = readdir(dir)))
+        if (strncmp(ent->d_name, S_SPARE_PREFIX, strlen(S_SPARE_PREFIX)) == 0) {
+            snprintf(path, sizeof path, "%s/%s", site->spool, ent->d_name);
+            unlink(path);
+        }
+    closedir(dir);
 }
 
 json_t *worker_job_refused(const worker_site_t *site, const char *run, long attempt,

@@ -61,6 +61,11 @@ typedef struct {
     pthread_mutex_t docker_lock; /* guards the pool below */
     struct worker_docker_t *docker_pool[16]; /* opened Docker handles, idle */
     int docker_idle;            /* handles in the pool */
+    pthread_mutex_t spool_lock; /* guards the spares below */
+    int spares[64];             /* acknowledged spool files kept to be written into again
+                                 * (<spool>/.spare-<n>), so results cost no new file */
+    int nspares;
+    int spare_next;             /* the next spare's <n> */
 } worker_site_t;
 
 /* Frees the site's idle Docker handles and watched folders. */
@@ -107,6 +112,13 @@ void worker_job_wait(worker_job_t *job);
 
 /* Waits for the job and frees it; accepts NULL. */
 void worker_job_destroy(worker_job_t **job_p);
+
+/* A run's result was acknowledged: its spool file goes (kept as a spare
+ * while there is room).  Returns 1 when there was one, else 0. */
+int worker_job_spool_done(worker_site_t *site, const char *run);
+
+/* Removes the spares an earlier process of the worker left in the spool. */
+void worker_job_spool_sweep(worker_site_t *site);
 
 /* The spool file of a run: <spool>/<run>.json.  Returns 0 or MAO_EINVAL. */
 int worker_job_spool_path(char *out, size_t size, const worker_site_t *site, const char *run);
