@@ -347,10 +347,16 @@ static void s_dispatch(coord_server_t *self)
     while (run && room > 0) {
         void *handle = zlistx_cursor(self->queue);
         coord_run_t *next = zlistx_next(self->queue);
-        /* A scheduled run goes out only once its slot is durably its own; a
-         * retry waits for its backoff; queue-one waits for the one before. */
-        if (run->held || run->gate || run->not_before_ms > now ||
-            (run->schedule[0] && run->created_seq > durable)) {
+        /* A scheduled run goes out only once its slot is durably its own.
+         * New runs join the end of the queue in the order of their store
+         * units (runs put back go to the front, long durable), so none
+         * behind this one is durable yet either, or at worst waits as long:
+         * the walk stops.  With a store backlog, walking past them all after
+         * every batch of messages cost more than the runs it placed. */
+        if (run->schedule[0] && run->created_seq > durable)
+            break;
+        /* A retry waits for its backoff; queue-one waits for the one before. */
+        if (run->held || run->gate || run->not_before_ms > now) {
             run = next;
             continue;
         }
@@ -1046,7 +1052,12 @@ int coord_dispatch_cron(zloop_t *loop, int timer_id, void *arg)
             snprintf(why, sizeof why, "worker %s went silent", run->worker);
             s_requeue(self, run, "lost", why);
         } else if (run->status == COORD_RUN_QUEUED && run->dispatched_ms > 0 &&
-                   now - run->dispatched_ms > self->dispatch_timeout_ms) {
+                   w->last_seen_ms - run->dispatched_ms > self->dispatch_timeout_ms) {
+            /* Unanswered: the worker has spoken since, long after the job
+             * went out, and its answer (sent at once, and read in order) did
+             * not come first.  Counting from our own clock instead would
+             * take back jobs whose answers wait unread in our inbox when we
+             * lag behind. */
             mao_log_warn("dispatch", "job.unanswered run=%s worker=%s", run->id, run->worker);
             s_unassign(self, run);
             zlistx_add_start(self->queue, run);
