@@ -735,10 +735,13 @@ static void *s_thread(void *arg)
         pthread_mutex_lock(&pool->lock);
         atomic_store(&job->done, 1);
         pthread_cond_broadcast(&pool->done);
-        /* From here the reactor may free the job: only `fd` is used. */
+        pthread_mutex_unlock(&pool->lock);
+        /* From here the reactor may free the job: only `fd` (which outlives
+         * the pool) is used. */
         uint64_t one = 1;
         if (write(fd, &one, sizeof one) < 0 && errno != EAGAIN)
             mao_log_error("job", "wake.failed error=\"%s\"", strerror(errno));
+        pthread_mutex_lock(&pool->lock);
     }
     pthread_mutex_unlock(&pool->lock);
     return NULL;
