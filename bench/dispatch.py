@@ -484,7 +484,8 @@ class Bench:
         t_trial = time.monotonic()
         period = a.period
         # Far enough ahead for the creation of the schedules (measured as it goes).
-        lead = max(3, math.ceil(rate * period / a.create_rate) + 2) if mode == "schedules" else 1
+        # Twice the time making them should take: the first made fire meanwhile.
+        lead = max(3, math.ceil(2 * rate * period / a.create_rate) + 2) if mode == "schedules" else 1
         # Every run of the trial stays in etcd until it is counted.
         history = a.history or max(200, math.ceil(
             1.5 * rate * (lead + a.skip + a.window + a.drain + 10) / len(self.tools)))
