@@ -86,6 +86,22 @@ int mao_fs_dir_empty(const char *path)
     return empty;
 }
 
+/* Writes all of `data` to `fd`.  Returns 0, or -1 with errno. */
+static int s_write_all(int fd, const void *data, size_t len)
+{
+    const char *p = data;
+    while (len > 0) {
+        ssize_t w = write(fd, p, len);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0)
+            return -1;
+        p += w;
+        len -= (size_t)w;
+    }
+    return 0;
+}
+
 static int s_write_atomic(const char *path, const void *data, size_t len, mode_t mode, int sync)
 {
     char tmp[4096];
@@ -99,20 +115,11 @@ static int s_write_atomic(const char *path, const void *data, size_t len, mode_t
         mao_error_set("cannot write '%s': %s", tmp, strerror(errno));
         return MAO_EFAIL;
     }
-    const char *p = data;
-    size_t left = len;
-    while (left > 0) {
-        ssize_t w = write(fd, p, left);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            mao_error_set("cannot write '%s': %s", tmp, strerror(errno));
-            close(fd);
-            unlink(tmp);
-            return MAO_EFAIL;
-        }
-        p += w;
-        left -= (size_t)w;
+    if (s_write_all(fd, data, len) < 0) {
+        mao_error_set("cannot write '%s': %s", tmp, strerror(errno));
+        close(fd);
+        unlink(tmp);
+        return MAO_EFAIL;
     }
     if ((sync && fsync(fd) < 0) || close(fd) < 0) {
         mao_error_set("cannot flush '%s': %s", tmp, strerror(errno));
@@ -135,19 +142,10 @@ int mao_fs_write_into(const char *spare, const char *path, const void *data, siz
         mao_error_set("cannot write '%s': %s", spare, strerror(e));
         return e == ENOENT ? MAO_ENOTFOUND : MAO_EFAIL;
     }
-    const char *p = data;
-    size_t left = len;
-    while (left > 0) {
-        ssize_t w = write(fd, p, left);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            mao_error_set("cannot write '%s': %s", spare, strerror(errno));
-            close(fd);
-            return MAO_EFAIL;
-        }
-        p += w;
-        left -= (size_t)w;
+    if (s_write_all(fd, data, len) < 0) {
+        mao_error_set("cannot write '%s': %s", spare, strerror(errno));
+        close(fd);
+        return MAO_EFAIL;
     }
     /* Cut what is left of the old content (no block is freed when the new
      * content is as long). */
