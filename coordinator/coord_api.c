@@ -873,7 +873,6 @@ static uint64_t s_store_schedule(coord_server_t *server, coord_sched_t *sc, int 
                                .record = record};
     uint64_t seq = coord_store_write(server->store, &item, 1);
     json_decref(record);
-    sc->outcome_unwritten_ms = 0;
     return seq;
 }
 

@@ -1100,7 +1100,6 @@ coord_run_t *coord_dispatch_scheduled(coord_server_t *self, json_t *tool_record,
         s_run_item(run, record),
         {.kind = COORD_STORE_SCHEDULE, .id = sched->id, .record = sched_record}};
     run->created_seq = coord_store_write(self->store, items, 2);
-    sched->outcome_unwritten_ms = 0;
     json_decref(record);
     json_decref(sched_record);
     mao_log_info("dispatch", "run.queued run=%s tool=%s schedule=%s slot=%lld retry=%ld%s%s",
@@ -1131,7 +1130,6 @@ void coord_dispatch_forget(coord_server_t *self, coord_run_t *run, coord_sched_t
         {.kind = COORD_STORE_RUN_DELETE, .id = run->id, .tool = run->tool},
         {.kind = COORD_STORE_SCHEDULE, .id = sched->id, .record = sched_record}};
     coord_store_write(self->store, items, 2);
-    sched->outcome_unwritten_ms = 0;
     json_decref(sched_record);
     mao_log_info("dispatch", "slot.unclaimed schedule=%s tool=%s slot=%lld run=%s", sched->id,
                  run->tool, (long long)run->slot, run->id);
@@ -1172,7 +1170,6 @@ void coord_dispatch_record_slot(coord_server_t *self, coord_sched_t *sched, int6
         s_run_item(run, record),
         {.kind = COORD_STORE_SCHEDULE, .id = sched->id, .record = sched_record}};
     coord_store_write(self->store, items, 2);
-    sched->outcome_unwritten_ms = 0;
     json_decref(record);
     json_decref(sched_record);
     mao_log_info("dispatch", "slot.%s schedule=%s tool=%s slot=%lld reason=\"%s\"",

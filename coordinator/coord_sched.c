@@ -411,7 +411,7 @@ static char *s_iso(char *buf, size_t size, int64_t ms)
     return buf;
 }
 
-json_t *coord_sched_record(const coord_sched_t *s)
+static json_t *s_record(const coord_sched_t *s)
 {
     char trigger[MAO_SCHED_TEXT_MAX], created[40];
     mao_sched_trigger_format(trigger, sizeof trigger, s->trigger);
@@ -487,10 +487,16 @@ coord_sched_t *coord_sched_from_record(json_t *record)
     return s;
 }
 
+json_t *coord_sched_record(coord_sched_t *s)
+{
+    s->outcome_unwritten_ms = 0;
+    return s_record(s);
+}
+
 json_t *coord_sched_to_json(const coord_sched_t *s)
 {
     char buf[40];
-    json_t *j = coord_sched_record(s);
+    json_t *j = s_record(s);
     if (!j)
         return NULL;
     int64_t next = s->claimed[0] ? s->claimed_due_ms : s->due_ms;
@@ -619,7 +625,6 @@ static void s_store(coord_server_t *server, coord_sched_t *s)
     coord_store_item_t item = {.kind = COORD_STORE_SCHEDULE, .id = s->id, .record = record};
     coord_store_write(server->store, &item, 1);
     json_decref(record);
-    s->outcome_unwritten_ms = 0;
 }
 
 /* The outcome changed: written with the next claim or by coord_sched_flush. */

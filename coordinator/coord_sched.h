@@ -85,8 +85,9 @@ coord_sched_t *coord_sched_from_record(json_t *record);
 
 void coord_sched_destroy(coord_sched_t **self_p);
 
-/* What the store keeps (new reference). */
-json_t *coord_sched_record(const coord_sched_t *s);
+/* What the store keeps (new reference), for a write: the schedule's note no
+ * longer waits to be written behind (coord_sched_flush). */
+json_t *coord_sched_record(coord_sched_t *s);
 
 /* What the API shows (new reference): the record, the trigger's text, the
  * next fire time, the run in flight, and the last slot's outcome. */
