@@ -210,27 +210,55 @@ int coord_store_healthy(coord_store_t *self)
     return h;
 }
 
-/* Keeps the newest `retention` finished runs of a tool in etcd. */
+/* s_prune: collects the first `want` keys of a listing, then stops it. */
+typedef struct {
+    mao_etcd_kvs_t kvs;
+    size_t want;
+} s_oldest_t;
+
+#define S_ENOUGH (-1000) /* s_collect_oldest: the listing may stop; never returned */
+
+static int s_collect_oldest(mao_etcd_kv_t *kv, void *arg)
+{
+    s_oldest_t *o = arg;
+    if (o->kvs.count == o->want) {
+        mao_etcd_kv_free(kv);
+        return S_ENOUGH;
+    }
+    o->kvs.items[o->kvs.count++] = *kv;
+    return o->kvs.count == o->want ? S_ENOUGH : 0;
+}
+
+/* Keeps the newest `retention` finished runs of a tool in etcd.  Run ids
+ * sort by time, so the oldest come first in key order.  The keys are only
+ * counted unless some are to go: listing a whole history to find nothing to
+ * delete cost etcd more than writing the runs. */
 static void s_prune(coord_store_t *self, const char *tool)
 {
     char prefix[128];
-    mao_etcd_kvs_t kvs;
+    int64_t count = 0;
+    int newer = 0;
     snprintf(prefix, sizeof prefix, "runs/%s/", tool);
-    if (mao_etcd_list(self->etcd, prefix, 0, 1, &kvs) < 0)
+    if (mao_etcd_probe(self->etcd, prefix, INT64_MAX, &count, &newer) < 0 ||
+        count <= self->retention)
         return;
-    if ((long)kvs.count > self->retention) {
-        size_t extra = kvs.count - (size_t)self->retention;
+    s_oldest_t o = {.want = (size_t)(count - self->retention)};
+    if (!(o.kvs.items = calloc(o.want, sizeof *o.kvs.items)))
+        return;
+    int rc = mao_etcd_list_each(self->etcd, prefix, o.want < 1000 ? o.want : 1000, 1,
+                                s_collect_oldest, &o, NULL);
+    if (rc == 0 || rc == S_ENOUGH) {
         mao_etcd_op_t ops[64];
-        for (size_t i = 0; i < extra; i += 64) {
+        for (size_t i = 0; i < o.kvs.count; i += 64) {
             size_t n = 0;
-            for (size_t j = i; j < extra && n < 64; j++, n++)
-                ops[n] = (mao_etcd_op_t){.del = 1, .key = kvs.items[j].key};
+            for (size_t j = i; j < o.kvs.count && n < 64; j++, n++)
+                ops[n] = (mao_etcd_op_t){.del = 1, .key = o.kvs.items[j].key};
             if (mao_etcd_batch(self->etcd, ops, n) < 0)
                 break;
         }
-        mao_log_debug("store", "history.pruned tool=%s removed=%zu", tool, extra);
+        mao_log_debug("store", "history.pruned tool=%s removed=%zu", tool, o.kvs.count);
     }
-    mao_etcd_kvs_free(&kvs);
+    mao_etcd_kvs_free(&o.kvs);
 }
 
 /* How many etcd operations an item takes. */

@@ -71,6 +71,32 @@ def test_many_runs_past_the_memory_bound(env):
     env.coordinator.stop_clean()
 
 
+def test_history_kept_to_its_bound(env):
+    """`history = 5`: etcd keeps about the newest five runs of a tool (pruned
+    every 20 finished runs), and the runs that go are the oldest."""
+    etcd = env.etcd()
+    env.start_coordinator(etcd, config={"COORDINATOR": {"history": "5"}})
+    env.start_worker(capacity=8, config={"WORKER": {"runtime": "exec"}})
+    env.tool("quick", "none", command=["true"])
+    ids = []
+    for _ in range(45):
+        status, body = env.http("POST", "/v1/tools/quick/runs", {})
+        check_eq(status, 201, "a run is queued")
+        ids.append(body["id"])
+    wait_for("every run to end", lambda: all(
+        env.http("GET", f"/v1/runs/{i}")[1].get("status") == "succeeded" for i in ids), 120)
+    prefix = env.prefix + "runs/quick/"
+
+    def kept():
+        return [k[len(prefix):] for k in etcd.keys(prefix)]
+    wait_for("the history to be pruned", lambda: len(kept()) < 25, 30)
+    left = kept()
+    check(5 <= len(left) < 25, "the newest few are kept", left)
+    check_eq(left, sorted(ids)[-len(left):], "the ones kept are the newest")
+    r = env.maoctl("tool", "history", "quick", "-o", "json")
+    check_eq(len(r.json()), len(left), "history shows what etcd keeps")
+
+
 def test_bad_runtime_is_refused(env):
     path = os.path.join(env.dir, "w.conf")
     write_config(path, {"WORKER": {"runtime": "vm", "spool": os.path.join(env.dir, "s")},
