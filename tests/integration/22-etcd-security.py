@@ -85,12 +85,23 @@ def test_tls_client_certificate_and_authentication(env):
     r = etcd.ctl("get", env.prefix + "tools/demo", "--print-value-only", user=root)
     check('"name":"demo"' in r.stdout.replace(" ", ""), "the record is in etcd", r.stdout)
 
+    def schedule_stored():
+        """A schedule goes to etcd in the recorder's transaction (gRPC)."""
+        r = env.maoctl("tool", "schedule", "demo", "--every", "1h", "-o", "json")
+        check_eq(r.rc, 0, "a schedule: " + r.err)
+        key = env.prefix + "schedules/" + r.json()["id"]
+        wait_for("the schedule in etcd", lambda: etcd.ctl("get", key, "--print-value-only",
+                                                          user=root).stdout.strip(), 15)
+    schedule_stored()
+
     # etcd restarts and forgets every token: the coordinator asks for a new one.
     etcd.stop()
     etcd.start()
     r = env.maoctl("tool", "add", "again", "a", "demo:1", "https://example.org/d.git",
                    "https://example.org/c.git", "csv")
     check_eq(r.rc, 0, "after etcd's restart: " + r.err)
+    schedule_stored()
+    check("etcd: grpc." not in coord.log(), "transactions went over gRPC throughout")
     coord.stop_clean()
 
     # A wrong password, a missing CA: the API answers 503 saying what is wrong.

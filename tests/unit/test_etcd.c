@@ -229,6 +229,38 @@ static void test_etcd__txn_conflicts(void **state)
     assert_false(ok); /* the value is "2" now */
     assert_int_equal(mao_etcd_lease_revoke(etcd, lease), 0);
     assert_int_equal(mao_etcd_get(etcd, "leader", &kv), MAO_ENOTFOUND); /* gone with its lease */
+
+    /* etcd's refusal comes back with its reason: the lease is gone now. */
+    assert_int_equal(mao_etcd_txn(etcd, NULL, 0, win, 2, &ok, NULL), MAO_ENOTFOUND);
+    assert_non_null(strstr(mao_error_last(), "lease not found"));
+    assert_int_equal(mao_etcd_get(etcd, "term", &kv), 0);
+    assert_string_equal(kv.value, "2"); /* nothing of it applied */
+    mao_etcd_kv_free(&kv);
+
+    /* A full batch: 64 operations, a key given twice (the last one wins),
+     * values with NUL bytes, a delete. */
+    mao_etcd_op_t ops[64];
+    char keys[64][16];
+    for (int i = 0; i < 63; i++) {
+        snprintf(keys[i], sizeof keys[i], "b/%02d", i % 62);
+        ops[i] = (mao_etcd_op_t){.key = keys[i], .value = i == 62 ? "x\0last" : "x\0y",
+                                 .len = i == 62 ? 6 : 3};
+    }
+    ops[63] = (mao_etcd_op_t){.del = 1, .key = "term"};
+    assert_int_equal(mao_etcd_batch(etcd, ops, 64), 0);
+    mao_etcd_kvs_t all;
+    assert_int_equal(mao_etcd_list(etcd, "b/", 0, 0, &all), 0);
+    assert_int_equal(all.count, 62);
+    assert_int_equal(all.items[0].value_len, 6); /* b/00: written twice, the second wins */
+    assert_memory_equal(all.items[0].value, "x\0last", 6);
+    assert_int_equal(all.items[1].value_len, 3);
+    assert_memory_equal(all.items[1].value, "x\0y", 3);
+    mao_etcd_kvs_free(&all);
+    assert_int_equal(mao_etcd_get(etcd, "term", &kv), MAO_ENOTFOUND);
+    mao_etcd_op_t too_many[65];
+    for (int i = 0; i < 65; i++)
+        too_many[i] = ops[0];
+    assert_int_equal(mao_etcd_batch(etcd, too_many, 65), MAO_EINVAL);
     mao_etcd_destroy(&etcd);
 }
 
@@ -351,6 +383,12 @@ static void test_etcd__failover_to_a_live_endpoint(void **state)
     mao_etcd_opts_t opts = {.endpoints = endpoints, .prefix = "/t6/", .timeout_ms = 2000};
     assert_int_equal(mao_etcd_open(&etcd, &opts), 0);
     assert_int_equal(mao_etcd_put(etcd, "k", "v", 1, 0, NULL, NULL), 0);
+    assert_string_equal(mao_etcd_endpoint(etcd), s_etcd.endpoint);
+    mao_etcd_destroy(&etcd);
+    /* A transaction too, with the dead endpoint first. */
+    assert_int_equal(mao_etcd_open(&etcd, &opts), 0);
+    mao_etcd_op_t op = {.key = "t", .value = "1", .len = 1};
+    assert_int_equal(mao_etcd_batch(etcd, &op, 1), 0);
     assert_string_equal(mao_etcd_endpoint(etcd), s_etcd.endpoint);
     mao_etcd_destroy(&etcd);
 
