@@ -1,9 +1,10 @@
 /*
- * mao_etcd: etcd v3 over its JSON gateway.
+ * mao_etcd: etcd v3 over its JSON gateway, and transactions over gRPC.
  *
- * Keys and values travel base64-encoded; 64-bit numbers travel as JSON
- * strings.  A request is a POST of one JSON object to /v3/<service>/<call>;
- * watch is one long POST whose reply streams one JSON object per line.
+ * Through the gateway keys and values travel base64-encoded; 64-bit numbers
+ * travel as JSON strings.  A request is a POST of one JSON object to
+ * /v3/<service>/<call>; watch is one long POST whose reply streams one JSON
+ * object per line.  A transaction is one gRPC call (below).
  *
  * Invariants: `current` is the index of the endpoint that last answered; a
  * request that fails to connect (or, when it is safe to repeat, times out)

@@ -1,5 +1,6 @@
 /*
- * mao_etcd: an etcd v3 client over etcd's JSON gateway (/v3/...), with libcurl.
+ * mao_etcd: an etcd v3 client over etcd's JSON gateway (/v3/...), with libcurl;
+ * transactions go to etcd's gRPC service (HTTP/2), the gateway as fallback.
  *
  * Central idea: every key is relative to the client's prefix (default /mao/),
  * so several federations can share one etcd.  Requests go to the endpoint that

@@ -31,10 +31,11 @@
 
 /* How often the leader publishes the workers that are up in etcd. */
 #define S_MEMBERS_MS 15000
-/* A run's start is written behind once it has run this long: a run that ends
- * sooner (most) is written once, finished.  Nothing reads the start back
- * after a restart (a worker's hello says what it runs), so only readers of
- * the store see a short run as queued until its end. */
+/* A run's start, and a claimed slot's release, are written behind once they
+ * are this old: a run that ends sooner (most) is written once more, finished.
+ * Nothing reads the start back after a restart (a worker's hello says what
+ * it runs), and a claim found still gated is decided again as it was, so
+ * only readers of the store see a short run as queued until its end. */
 #define S_RUNNING_WRITE_MS 1000
 
 static const double s_buckets[COORD_DURATION_BUCKETS] = {0.5, 1,   2.5, 5,   10,   30,
@@ -137,6 +138,16 @@ static uint64_t s_record(coord_server_t *self, coord_run_t *run)
     if (coord_run_terminal(run))
         run->final_seq = seq;
     return seq;
+}
+
+/* A change only readers of the store see: written by the cron if the run
+ * has not ended within S_RUNNING_WRITE_MS (its final record replaces it). */
+static void s_write_behind(coord_run_t *run, int64_t now)
+{
+    if (!run->unwritten) {
+        run->unwritten = 1;
+        run->unwritten_ms = now;
+    }
 }
 
 /* A run changed: tell waiters, write it behind.  Returns the store unit. */
@@ -549,7 +560,7 @@ static void s_on_accepted(coord_server_t *self, const char *from, json_t *msg)
     run->started_ms = mao_now_ms();
     run->version++;
     pthread_cond_broadcast(&self->changed);
-    run->unwritten = 1; /* written by the cron if it still runs in S_RUNNING_WRITE_MS */
+    s_write_behind(run, run->started_ms);
     coord_sched_run_moved(self, run);
     s_publish(self, "run.started", s_run_event(run));
 }
@@ -1042,9 +1053,14 @@ int coord_dispatch_cron(zloop_t *loop, int timer_id, void *arg)
         if (publish)
             s_record_worker(self, w);
     }
-    /* Runs whose worker is down, or whose job was never accepted. */
+    /* Runs whose worker is down, or whose job was never accepted; changes
+     * written behind. */
     for (coord_run_t *run = zhashx_first(self->runs); run; run = zhashx_next(self->runs)) {
-        if (coord_run_terminal(run) || !run->worker[0])
+        if (coord_run_terminal(run))
+            continue;
+        if (run->unwritten && now - run->unwritten_ms >= S_RUNNING_WRITE_MS)
+            s_record(self, run);
+        if (!run->worker[0])
             continue;
         coord_worker_t *w = s_worker(self, run->worker);
         if (!w || !w->up) {
@@ -1061,8 +1077,6 @@ int coord_dispatch_cron(zloop_t *loop, int timer_id, void *arg)
             mao_log_warn("dispatch", "job.unanswered run=%s worker=%s", run->id, run->worker);
             s_unassign(self, run);
             zlistx_add_start(self->queue, run);
-        } else if (run->unwritten && now - run->started_ms >= S_RUNNING_WRITE_MS) {
-            s_record(self, run);
         }
     }
     coord_sched_flush(self, now);
@@ -1141,6 +1155,12 @@ void coord_dispatch_ungate(coord_server_t *self, coord_run_t *run)
     if (!run->gate)
         return;
     run->gate = 0;
+    run->version++;
+    pthread_cond_broadcast(&self->changed);
+    /* The store keeps the gated record a while: a successor that finds it
+     * decides the slot again as this coordinator did, and most runs end
+     * before the cron would write it. */
+    s_write_behind(run, mao_now_ms());
     if (run->status == COORD_RUN_QUEUED && !run->worker[0])
         s_enqueue_new(self, run);
 }

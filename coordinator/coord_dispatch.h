@@ -70,11 +70,14 @@ void coord_dispatch_drop(coord_server_t *self, coord_run_t *run, coord_run_statu
 void coord_dispatch_forget(coord_server_t *self, coord_run_t *run,
                            struct coord_sched_t *sched);
 
-/* Opens a claimed slot's gate: its run joins the queue (lock held). */
+/* Opens a claimed slot's gate: its run joins the queue (lock held).  The
+ * store learns it behind (S_RUNNING_WRITE_MS), or from the run's final
+ * record: until then a successor finds the slot still claimed and decides it
+ * again as this coordinator did. */
 void coord_dispatch_ungate(coord_server_t *self, coord_run_t *run);
 
-/* Writes a queued run's record again after the scheduler changed it (its gate
- * passed, it is held) (lock held). */
+/* Writes a queued run's record again after the scheduler changed it (it is
+ * held) (lock held). */
 void coord_dispatch_touch(coord_server_t *self, coord_run_t *run);
 
 /* Records a slot that made no run (skipped or missed) with its reason, in

@@ -72,6 +72,7 @@ typedef struct {
     int announced;         /* run.queued was published */
     int recorded;          /* the terminal record is in etcd */
     int unwritten;         /* a change not yet written behind (see S_RUNNING_WRITE_MS) */
+    int64_t unwritten_ms;  /* since when */
     char ack_to[129];      /* worker waiting for result_ack once recorded */
 } coord_run_t;
 

@@ -790,7 +790,6 @@ static void s_gate(coord_server_t *server, coord_sched_t *s, int64_t now_ms)
     coord_dispatch_ungate(server, run);
     snprintf(s->active, sizeof s->active, "%s", run->id);
     s_note(s, run->id, "queued", NULL);
-    coord_dispatch_touch(server, run);
 }
 
 void coord_sched_unclaim(coord_server_t *server, coord_sched_t *s)
