@@ -37,6 +37,7 @@ static const s_entry_t s_schema[] = {
     {"ETCD", "key", ""},
     {"ETCD", "user", ""},
     {"ETCD", "password", ""},
+    {"ETCD", "grpc_min_ops", "0"},
     {"POSTGRES", "user", ""},
     {"POSTGRES", "password", ""},
     {"POSTGRES", "db", ""},

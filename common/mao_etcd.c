@@ -49,6 +49,7 @@ struct mao_etcd_t {
     struct curl_slist *hdrs; /* Content-Type, and no Expect: 100-continue */
     struct curl_slist *grpc_hdrs; /* gRPC's Content-Type and TE */
     atomic_int not_grpc;     /* gRPC answers missed in a row; S_NOT_GRPC_MAX: gateway only */
+    long grpc_min_ops;       /* smaller transactions go through the gateway */
     char *cacert, *cert, *key; /* TLS files, or NULL */
     char *user, *password;   /* etcd authentication, or NULL */
     pthread_mutex_t auth_lock; /* guards `token` */
@@ -684,6 +685,12 @@ int mao_etcd_open(mao_etcd_t **out, const mao_etcd_opts_t *opts)
         goto cleanup;
     }
     self->timeout_ms = opts->timeout_ms > 0 ? opts->timeout_ms : 3000;
+    /* Without kept connections a gRPC call opens one: for a transaction of
+     * one to three operations that costs etcd and us more than the gateway
+     * does (measured: docs/benchmarks.md). */
+    self->grpc_min_ops = opts->grpc_min_ops > 0 ? opts->grpc_min_ops
+                         : s_h2c_reuse_broken() ? 4
+                                                : 1;
     self->prefix = strdup(opts->prefix ? opts->prefix : "");
     list = strdup(opts->endpoints ? opts->endpoints : "");
     if (!self->prefix || !list) {
@@ -1427,6 +1434,11 @@ cleanup:
     return rc;
 }
 
+int mao_etcd_grpc_off(mao_etcd_t *self)
+{
+    return atomic_load(&self->not_grpc) >= S_NOT_GRPC_MAX;
+}
+
 int mao_etcd_txn(mao_etcd_t *self, const mao_etcd_cmp_t *cmps, size_t ncmps,
                  const mao_etcd_op_t *ops, size_t count, int *succeeded, int64_t *revision)
 {
@@ -1437,7 +1449,8 @@ int mao_etcd_txn(mao_etcd_t *self, const mao_etcd_cmp_t *cmps, size_t ncmps,
     }
     s_txn_reply_t reply = {0};
     int rc = S_NOT_GRPC;
-    if (atomic_load(&self->not_grpc) < S_NOT_GRPC_MAX) {
+    if ((long)(count + ncmps) >= self->grpc_min_ops &&
+        atomic_load(&self->not_grpc) < S_NOT_GRPC_MAX) {
         s_pb_t msg = {0};
         if ((rc = s_txn_message(self, cmps, ncmps, ops, count, &msg)) < 0) {
             free(msg.data);

@@ -48,6 +48,10 @@ typedef struct {
     const char *key;       /* its key */
     const char *user;      /* etcd authentication: user and password; NULL or "": none */
     const char *password;
+    long grpc_min_ops;     /* transactions of at least this many operations go to
+                            * etcd's gRPC service, others through the gateway;
+                            * 0: 1 when libcurl keeps HTTP/2 connections without
+                            * TLS (8.0 and later), else 4; above 64: none */
 } mao_etcd_opts_t;
 
 /* Opens a client (no connection is made yet).  Returns 0, MAO_EINVAL when
@@ -153,6 +157,10 @@ typedef struct {
  * Returns 0 (whether or not the conditions held) or a negative code. */
 int mao_etcd_txn(mao_etcd_t *self, const mao_etcd_cmp_t *cmps, size_t ncmps,
                  const mao_etcd_op_t *ops, size_t nops, int *succeeded, int64_t *revision);
+
+/* 1 once transactions go through the gateway only: etcd's gRPC service did
+ * not answer three of them in a row (see grpc_min_ops); else 0. */
+int mao_etcd_grpc_off(mao_etcd_t *self);
 
 /* Applies up to 64 puts and deletes in one transaction (all or none).  When
  * a key appears more than once only its last operation is sent (etcd refuses

@@ -75,9 +75,10 @@ static int s_settings(coord_server_t *self, mao_cfg_t *cfg)
 static int s_open_etcd(coord_server_t *self, mao_cfg_t *cfg)
 {
     char endpoints[2048];
-    long timeout_ms;
+    long timeout_ms, grpc_min_ops;
     int rc;
     if ((rc = mao_cfg_get_long(cfg, "ETCD", "timeout_ms", 100, 600000, &timeout_ms)) < 0 ||
+        (rc = mao_cfg_get_long(cfg, "ETCD", "grpc_min_ops", 0, 65, &grpc_min_ops)) < 0 ||
         (rc = mao_etcd_endpoints_from(endpoints, sizeof endpoints,
                                       mao_cfg_get(cfg, "ETCD", "endpoints"),
                                       mao_cfg_get(cfg, "ETCD", "host"),
@@ -90,7 +91,8 @@ static int s_open_etcd(coord_server_t *self, mao_cfg_t *cfg)
                              .cert = mao_cfg_get(cfg, "ETCD", "cert"),
                              .key = mao_cfg_get(cfg, "ETCD", "key"),
                              .user = mao_cfg_get(cfg, "ETCD", "user"),
-                             .password = mao_cfg_get(cfg, "ETCD", "password")};
+                             .password = mao_cfg_get(cfg, "ETCD", "password"),
+                             .grpc_min_ops = grpc_min_ops};
     return mao_etcd_open(&self->etcd, &eopts);
 }
 

@@ -76,7 +76,8 @@ def test_tls_client_certificate_and_authentication(env):
 
     etcd_cfg = {"endpoints": etcd.endpoint, "prefix": env.prefix, "timeout_ms": "3000",
                 "cacert": pki("ca.pem"), "cert": pki("client.pem"), "key": pki("client.key"),
-                "user": "mao", "password": PASSWORD}
+                "user": "mao", "password": PASSWORD,
+                "grpc_min_ops": "1"}  # every transaction over gRPC, through TLS and a token
     coord = env.start_coordinator(None, config={"ETCD": etcd_cfg})
     r = env.maoctl("tool", "add", "demo", "a", "demo:1", "https://example.org/d.git",
                    "https://example.org/c.git", "csv")

@@ -35,12 +35,19 @@ static int s_teardown_all(void **state)
 }
 
 /* Each test gets a client under its own prefix, so tests cannot see each other. */
-static mao_etcd_t *s_client(const char *prefix)
+/* grpc_min_ops: 1, every transaction over gRPC; 65, none; 0, the default. */
+static mao_etcd_t *s_client_grpc(const char *prefix, long grpc_min_ops)
 {
     mao_etcd_t *etcd = NULL;
-    mao_etcd_opts_t opts = {.endpoints = s_etcd.endpoint, .prefix = prefix, .timeout_ms = 2000};
+    mao_etcd_opts_t opts = {.endpoints = s_etcd.endpoint, .prefix = prefix, .timeout_ms = 2000,
+                            .grpc_min_ops = grpc_min_ops};
     assert_int_equal(mao_etcd_open(&etcd, &opts), 0);
     return etcd;
+}
+
+static mao_etcd_t *s_client(const char *prefix)
+{
+    return s_client_grpc(prefix, 0);
 }
 
 static double s_now(void)
@@ -203,7 +210,15 @@ static void test_etcd__txn_conflicts(void **state)
     assert_int_equal(mao_etcd_delete_if(etcd, "c", rev2), 0);
     assert_int_equal(mao_etcd_delete_if(etcd, "c", rev2), MAO_ENOTFOUND);
 
-    /* General transactions: several conditions, a lease on a put. */
+    mao_etcd_destroy(&etcd);
+}
+
+/* General transactions: several conditions, a lease on a put, a refusal,
+ * a full batch; the same whether they go over gRPC or through the gateway. */
+static void s_transactions(const char *prefix, long grpc_min_ops)
+{
+    mao_etcd_t *etcd = s_client_grpc(prefix, grpc_min_ops);
+    mao_etcd_kv_t kv = {0};
     int ok = -1;
     int64_t after = 0, lease = 0;
     assert_int_equal(mao_etcd_lease_grant(etcd, 30, &lease), 0);
@@ -261,7 +276,19 @@ static void test_etcd__txn_conflicts(void **state)
     for (int i = 0; i < 65; i++)
         too_many[i] = ops[0];
     assert_int_equal(mao_etcd_batch(etcd, too_many, 65), MAO_EINVAL);
+    /* Over gRPC when asked: none of them fell back to the gateway. */
+    assert_int_equal(mao_etcd_grpc_off(etcd), 0);
     mao_etcd_destroy(&etcd);
+}
+
+static void test_etcd__txn_over_grpc(void **state)
+{
+    s_transactions("/t3g/", 1);
+}
+
+static void test_etcd__txn_through_the_gateway(void **state)
+{
+    s_transactions("/t3j/", 65);
 }
 
 static void test_etcd__lease_expiry_keepalive_revoke(void **state)
@@ -433,6 +460,8 @@ int main(void)
         cmocka_unit_test(test_etcd__put_get_delete),
         cmocka_unit_test(test_etcd__list_pages_past_one_page),
         cmocka_unit_test(test_etcd__txn_conflicts),
+        cmocka_unit_test(test_etcd__txn_over_grpc),
+        cmocka_unit_test(test_etcd__txn_through_the_gateway),
         cmocka_unit_test(test_etcd__lease_expiry_keepalive_revoke),
         cmocka_unit_test(test_etcd__watch_events),
         cmocka_unit_test(test_etcd__failover_to_a_live_endpoint),
