@@ -1316,6 +1316,16 @@ malformed:
     return MAO_EMALFORMED;
 }
 
+/* Whether a later operation of the batch writes the same key (etcd refuses
+ * a key twice in one transaction; the last one is sent). */
+static int s_superseded(const mao_etcd_op_t *ops, size_t count, size_t i)
+{
+    for (size_t j = i + 1; j < count; j++)
+        if (strcmp(ops[i].key, ops[j].key) == 0)
+            return 1;
+    return 0;
+}
+
 /* TxnRequest { compare = 1, success = 2 } in a gRPC frame into `out`. */
 static int s_txn_message(mao_etcd_t *self, const mao_etcd_cmp_t *cmps, size_t ncmps,
                          const mao_etcd_op_t *ops, size_t count, s_pb_t *out)
@@ -1336,10 +1346,7 @@ static int s_txn_message(mao_etcd_t *self, const mao_etcd_cmp_t *cmps, size_t nc
         s_pb_bytes(&msg, 1, part.data, part.len);
     }
     for (size_t i = 0; i < count; i++) {
-        int later = 0;
-        for (size_t j = i + 1; j < count && !later; j++)
-            later = strcmp(ops[i].key, ops[j].key) == 0;
-        if (later)
+        if (s_superseded(ops, count, i))
             continue;
         /* RequestOp { request_put = 2 { key 1, value 2, lease 3 },
          *             request_delete_range = 3 { key 1 } } */
@@ -1401,10 +1408,7 @@ static int s_txn_json(mao_etcd_t *self, const mao_etcd_cmp_t *cmps, size_t ncmps
         }
     }
     for (size_t i = 0; i < count; i++) {
-        int later = 0;
-        for (size_t j = i + 1; j < count && !later; j++)
-            later = strcmp(ops[i].key, ops[j].key) == 0;
-        if (later)
+        if (s_superseded(ops, count, i))
             continue;
         json_t *op = ops[i].del ? s_key_op(self, "request_delete_range", ops[i].key)
                                 : s_put_op(self, ops[i].key, ops[i].value, ops[i].len,

@@ -10,6 +10,18 @@ from harness import BIN, check, check_eq, main, wait_for, write_config
 WRITE = ["sh", "-c", 'n=$(ls | grep -c "^control-"); echo $((100 + n)) > control-$(printf %04d $n).csv; echo wrote $n']
 
 
+def run_many(env, tool, n):
+    """Queues n runs of `tool` through the API; returns their ids once all succeeded."""
+    ids = []
+    for _ in range(n):
+        status, body = env.http("POST", f"/v1/tools/{tool}/runs", {})
+        check_eq(status, 201, "a run is queued")
+        ids.append(body["id"])
+    wait_for("every run to end", lambda: all(
+        env.http("GET", f"/v1/runs/{i}")[1].get("status") == "succeeded" for i in ids), 120)
+    return ids
+
+
 def test_exec_runtime(env):
     env.start_coordinator(env.etcd())
     worker = env.start_worker(config={"WORKER": {"runtime": "exec"}})
@@ -58,13 +70,7 @@ def test_many_runs_past_the_memory_bound(env):
     env.start_coordinator(env.etcd(), config={"COORDINATOR": {"keep_finished": "10"}})
     env.start_worker(capacity=8, config={"WORKER": {"runtime": "exec"}})
     env.tool("quick", "none", command=["true"])
-    ids = []
-    for _ in range(40):
-        status, body = env.http("POST", "/v1/tools/quick/runs", {})
-        check_eq(status, 201, "a run is queued")
-        ids.append(body["id"])
-    wait_for("every run to end", lambda: all(
-        env.http("GET", f"/v1/runs/{i}")[1].get("status") == "succeeded" for i in ids), 120)
+    ids = run_many(env, "quick", 40)
     status, first = env.http("GET", f"/v1/runs/{ids[0]}")
     check_eq((status, first["status"]), (200, "succeeded"), "the oldest, from the store")
     check_eq(len(env.http("GET", "/v1/runs?tool=quick&limit=100")[1]), 40, "all forty listed")
@@ -78,13 +84,7 @@ def test_history_kept_to_its_bound(env):
     env.start_coordinator(etcd, config={"COORDINATOR": {"history": "5"}})
     env.start_worker(capacity=8, config={"WORKER": {"runtime": "exec"}})
     env.tool("quick", "none", command=["true"])
-    ids = []
-    for _ in range(45):
-        status, body = env.http("POST", "/v1/tools/quick/runs", {})
-        check_eq(status, 201, "a run is queued")
-        ids.append(body["id"])
-    wait_for("every run to end", lambda: all(
-        env.http("GET", f"/v1/runs/{i}")[1].get("status") == "succeeded" for i in ids), 120)
+    ids = run_many(env, "quick", 45)
     prefix = env.prefix + "runs/quick/"
 
     def kept():
