@@ -1468,9 +1468,11 @@ int mao_etcd_txn(mao_etcd_t *self, const mao_etcd_cmp_t *cmps, size_t ncmps,
         if (rc == S_NOT_GRPC) {
             int missed = atomic_fetch_add(&self->not_grpc, 1) + 1;
             if (missed == 1 || missed == S_NOT_GRPC_MAX)
-                mao_log_warn("etcd", "grpc.%s error=\"%s\" (%s through the gateway)",
+                mao_log_warn("etcd", "grpc.%s error=\"%s\" (%s)",
                              missed == 1 ? "unanswered" : "off", mao_error_last(),
-                             missed == 1 ? "this transaction goes" : "transactions go from now on");
+                             missed == 1 ? "this transaction goes through the gateway"
+                                         : "transactions go through the gateway until a restart; "
+                                           "[ETCD] grpc_min_ops = 65 sends them there at once");
         } else {
             atomic_store(&self->not_grpc, 0);
         }

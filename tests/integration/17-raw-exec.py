@@ -12,11 +12,7 @@ WRITE = ["sh", "-c", 'n=$(ls | grep -c "^control-"); echo $((100 + n)) > control
 
 def run_many(env, tool, n):
     """Queues n runs of `tool` through the API; returns their ids once all succeeded."""
-    ids = []
-    for _ in range(n):
-        status, body = env.http("POST", f"/v1/tools/{tool}/runs", {})
-        check_eq(status, 201, "a run is queued")
-        ids.append(body["id"])
+    ids = env.queue_runs(tool, n)
     wait_for("every run to end", lambda: all(
         env.http("GET", f"/v1/runs/{i}")[1].get("status") == "succeeded" for i in ids), 120)
     return ids

@@ -20,15 +20,6 @@ def all_runs(env, tool):
     return runs
 
 
-def submit(env, tool, n):
-    ids = []
-    for _ in range(n):
-        status, run = env.http("POST", f"/v1/tools/{tool}/runs", {})
-        check_eq(status, 201, "a run is queued, and stored")
-        ids.append(run["id"])
-    return ids
-
-
 def check_once(env, etcd, tool, ids, what):
     runs = all_runs(env, tool)
     by_id = collections.Counter(r["id"] for r in runs)
@@ -45,7 +36,7 @@ def test_coordinator_killed_with_results_in_flight(env):
     coord = env.start_coordinator(etcd)
     workers = [env.start_worker(capacity=4, config=EXEC) for _ in range(3)]
     env.tool("quick", "none", command=["sh", "-c", "sleep 0.3; echo 1 > control-$$.csv"])
-    ids = submit(env, "quick", 60)
+    ids = env.queue_runs("quick", 60)
     wait_for("some runs to end", lambda: sum(r["status"] == "succeeded"
                                              for r in all_runs(env, "quick")) >= 10)
     coord.kill()
@@ -74,7 +65,7 @@ def test_soak_with_random_worker_kills(env):
     kills = 0
     deadline = time.monotonic() + 240
     while len(ids) < 1000:
-        ids += submit(env, "tick", 50)
+        ids += env.queue_runs("tick", 50)
         if rng.random() < 0.6 and kills < 12:
             victim = rng.choice(workers)
             victim.kill()

@@ -693,6 +693,16 @@ class TestEnv:
         check(status == 201, f"registering {name}", status, body)
         return record
 
+    def queue_runs(self, tool, n):
+        """Queues n runs of a tool through the API (each answered 201 once
+        stored); returns their ids."""
+        ids = []
+        for _ in range(n):
+            status, body = self.http("POST", f"/v1/tools/{tool}/runs", {})
+            check_eq(status, 201, "a run is queued, and stored")
+            ids.append(body["id"])
+        return ids
+
     def http(self, method, path, body=None, raw=None, url=None, timeout=30, headers=None):
         """(status, parsed JSON or None) from the coordinator."""
         data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
