@@ -253,11 +253,11 @@ static int s_bench(const char *dir, long n, int runs, s_row_t *row)
 
     /* The worker's path: the folder stays watched between runs; each run adds
      * one control file, then the detector looks.  Only the look is timed. */
-    mao_spike_watch_t *w = NULL;
-    if ((rc = mao_spike_watch_open(&w, dir)) < 0)
+    mao_spike_watches_t *w = NULL;
+    if ((rc = mao_spike_watches_new(&w, 1)) < 0)
         goto cleanup;
     double t0 = s_now_ms();
-    rc = mao_spike_watch_run(&r, w, &params);
+    rc = mao_spike_watches_run(&r, w, dir, &params);
     row->watch_first = s_now_ms() - t0;
     for (int i = 0; rc == 0 && i < runs; i++) {
         char name[64], path[4200];
@@ -269,7 +269,7 @@ static int s_bench(const char *dir, long n, int runs, s_row_t *row)
             break;
         }
         t0 = s_now_ms();
-        rc = mao_spike_watch_run(&r, w, &params);
+        rc = mao_spike_watches_run(&r, w, dir, &params);
         tn[i] = s_now_ms() - t0;
         if (rc < 0 || r.error[0] || r.snapshots != (size_t)(n + i + 1) ||
             strcmp(r.newest, name) != 0) {
@@ -278,11 +278,11 @@ static int s_bench(const char *dir, long n, int runs, s_row_t *row)
             rc = MAO_EFAIL;
         }
     }
-    if (rc == 0 && mao_spike_watch_rescans(w) != 1) {
+    if (rc == 0 && mao_spike_watches_rescans(w, dir) != 1) {
         fprintf(stderr, "spike_bench: the watch listed the folder again\n");
         rc = MAO_EFAIL;
     }
-    mao_spike_watch_destroy(&w);
+    mao_spike_watches_destroy(&w);
     if (rc < 0)
         goto cleanup;
     qsort(tn, (size_t)runs, sizeof *tn, s_double_cmp);
@@ -377,7 +377,7 @@ int main(int argc, char **argv)
            "naive sort: readdir + keep all + qsort + read the newest 3 (what the original did);\n"
            "watch first: a watched folder's first look (a full listing into the name set);\n"
            "watched run: the worker's path after each run, one new control file written, then\n"
-           "mao_spike_watch_run (median).  Every median is over the same number of runs.\n");
+           "mao_spike_watches_run (median).  Every median is over the same number of runs.\n");
 cleanup:
     if (!keep)
         mao_fs_rmtree(root);

@@ -767,51 +767,65 @@ static int s_end(mao_spike_report_t *out, int rc)
     return rc;
 }
 
+/* Lists the folder (open as `dfd`) and decides.  Returns 0 or a negative
+ * code (mao_error_last()). */
+static int s_listed(mao_spike_report_t *out, int dfd, const char *datapath,
+                    const mao_spike_params_t *p)
+{
+    int rc;
+    s_topk_t top = {0};
+    if ((rc = s_topk_init(&top, (size_t)p->window + 1)) < 0) {
+        mao_error_set("out of memory for a spike window of %ld", p->window);
+        return rc;
+    }
+    if ((rc = s_scan(dfd, datapath, &top, &out->snapshots)) == 0) {
+        qsort(top.heap, top.len, sizeof *top.heap, s_name_cmp);
+        rc = s_evaluate(out, dfd, top.heap, top.len, p);
+    }
+    s_topk_clear(&top);
+    return rc;
+}
+
 int mao_spike_run(mao_spike_report_t *out, const char *datapath, const mao_spike_params_t *params)
 {
     int rc;
     int dfd = -1;
-    s_topk_t top = {0};
     mao_spike_params_t p = params ? *params : mao_spike_params_default();
 
     if (!out) {
         mao_error_set("spike report missing");
         return MAO_EINVAL;
     }
-    if ((rc = s_begin(out, datapath, &p)) < 0 || (rc = s_open_dir(&dfd, datapath)) < 0)
-        goto cleanup;
-    size_t k = (size_t)p.window + 1;
-    if ((rc = s_topk_init(&top, k)) < 0) {
-        mao_error_set("out of memory for a spike window of %ld", p.window);
-        goto cleanup;
-    }
-    if ((rc = s_scan(dfd, datapath, &top, &out->snapshots)) < 0)
-        goto cleanup;
-    qsort(top.heap, top.len, sizeof *top.heap, s_name_cmp);
-    rc = s_evaluate(out, dfd, top.heap, top.len, &p);
-cleanup:
+    if ((rc = s_begin(out, datapath, &p)) == 0 && (rc = s_open_dir(&dfd, datapath)) == 0)
+        rc = s_listed(out, dfd, datapath, &p);
     s_end(out, rc);
-    s_topk_clear(&top);
     if (dfd >= 0)
         close(dfd);
     return rc;
 }
 
-/* ---- a watched folder --------------------------------------------------------- */
+/* ---- watched folders ------------------------------------------------------------ */
 
-struct mao_spike_watch_t {
-    char path[MAO_SPIKE_PATH_MAX]; /* the data folder */
-    int ifd;                       /* inotify descriptor; -1 when not watching */
-    int wd;                        /* the folder's watch */
-    int rewatch;                   /* the watch is gone (folder removed or moved): add it again */
-    char **names;                  /* control files, sorted by strcmp, owned */
+/* One folder of the set. */
+typedef struct {
+    char *path;       /* the data folder, owned */
+    int wd;           /* its inotify watch; -1 while it has none */
+    char **names;     /* control files, sorted by strcmp, owned */
     size_t count, cap;
-    int stale;                     /* events were lost, or the folder went away: list again */
-    uint64_t rescans;              /* full listings done (for tests and logs) */
+    int stale;        /* events were lost, or the folder went away: list again */
+    uint64_t rescans; /* full listings done */
+    uint64_t used;    /* the set's tick at its last look */
+} s_folder_t;
+
+struct mao_spike_watches_t {
+    int ifd;              /* the one inotify descriptor of every folder */
+    s_folder_t **folders; /* in no order */
+    size_t len, max;
+    uint64_t tick;        /* counts looks, for the least recently used */
 };
 
 /* Position of `name` in the sorted set (found or where it would go). */
-static size_t s_find(const mao_spike_watch_t *w, const char *name, int *found)
+static size_t s_find(const s_folder_t *w, const char *name, int *found)
 {
     size_t lo = 0, hi = w->count;
     /* The newest name is the usual case: check the end first. */
@@ -842,14 +856,14 @@ static size_t s_find(const mao_spike_watch_t *w, const char *name, int *found)
     return lo;
 }
 
-static int s_set_add(mao_spike_watch_t *w, const char *name)
+static int s_set_add(s_folder_t *w, const char *name)
 {
     int found;
     size_t at = s_find(w, name, &found);
     if (found)
         return 0;
     if (w->count == w->cap) {
-        size_t cap = w->cap ? w->cap * 2 : 1024;
+        size_t cap = w->cap ? w->cap * 2 : 64;
         char **grown = realloc(w->names, cap * sizeof *grown);
         if (!grown)
             return MAO_ENOMEM;
@@ -865,7 +879,7 @@ static int s_set_add(mao_spike_watch_t *w, const char *name)
     return 0;
 }
 
-static void s_set_remove(mao_spike_watch_t *w, const char *name)
+static void s_set_remove(s_folder_t *w, const char *name)
 {
     int found;
     size_t at = s_find(w, name, &found);
@@ -876,7 +890,7 @@ static void s_set_remove(mao_spike_watch_t *w, const char *name)
     w->count--;
 }
 
-static void s_set_clear(mao_spike_watch_t *w)
+static void s_set_clear(s_folder_t *w)
 {
     for (size_t i = 0; i < w->count; i++)
         free(w->names[i]);
@@ -885,7 +899,7 @@ static void s_set_clear(mao_spike_watch_t *w)
 
 /* Lists the folder again into the set (the watch is already in place, so
  * nothing that happens from now on is missed). */
-static int s_rescan(mao_spike_watch_t *w, int dfd)
+static int s_rescan(s_folder_t *w, int dfd)
 {
     int rc = 0;
     char *buf = malloc(S_DENTS_BUF);
@@ -926,7 +940,7 @@ static int s_rescan(mao_spike_watch_t *w, int dfd)
                 continue;
             /* Collected in listing order, sorted once below. */
             if (w->count == w->cap) {
-                size_t cap = w->cap ? w->cap * 2 : 1024;
+                size_t cap = w->cap ? w->cap * 2 : 64;
                 char **grown = realloc(w->names, cap * sizeof *grown);
                 if (!grown) {
                     rc = MAO_ENOMEM;
@@ -952,122 +966,195 @@ done:
 }
 
 /* Puts the inotify watch on the folder, again after it was removed, moved or
- * replaced.  One inotify descriptor serves the watch's whole life: closing
- * one costs the kernel a grace period (milliseconds).  Returns 0,
- * MAO_ENOTFOUND or MAO_EFAIL. */
-static int s_watch(mao_spike_watch_t *w)
+ * replaced; the folder is then listed at its next look.  Returns 0,
+ * MAO_ENOTFOUND or MAO_EFAIL (e.g. no inotify watches left). */
+static int s_watch(mao_spike_watches_t *self, s_folder_t *w)
 {
-    if (w->ifd < 0 && (w->ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC)) < 0) {
-        mao_error_set("cannot watch '%s': %s", w->path, strerror(errno));
-        return MAO_EFAIL;
-    }
-    w->wd = inotify_add_watch(w->ifd, w->path,
+    w->wd = inotify_add_watch(self->ifd, w->path,
                               IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO |
                                   IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR | IN_DONT_FOLLOW);
+    w->stale = 1;
     if (w->wd < 0) {
         int e = errno;
         mao_error_set("cannot watch '%s': %s", w->path, strerror(e));
         return e == ENOENT ? MAO_ENOTFOUND : MAO_EFAIL;
     }
-    w->rewatch = 0;
-    w->stale = 1;
     return 0;
 }
 
-/* Applies what happened in the folder since the last look.  A name that
- * appeared counts when it is (still) a regular file; one that went away is
- * forgotten.  A lost event or a moved folder makes the set stale. */
-static int s_drain(mao_spike_watch_t *w, int dfd)
+/* One event of `w`'s folder.  A name that appeared counts when it is
+ * (still) a regular file; one that went away is forgotten. */
+static int s_apply(s_folder_t *w, const struct inotify_event *ev)
+{
+    size_t len;
+    if (ev->mask & (IN_IGNORED | IN_DELETE_SELF | IN_MOVE_SELF)) {
+        /* The folder went away (removed, moved, replaced by a fresh clone):
+         * watched anew at its next look. */
+        w->wd = -1;
+        w->stale = 1;
+        return 0;
+    }
+    if (w->stale || ev->len == 0 || (ev->mask & IN_ISDIR) || !s_is_control_name(ev->name, &len))
+        return 0;
+    if (ev->mask & (IN_CREATE | IN_MOVED_TO)) {
+        char path[MAO_SPIKE_PATH_MAX + 300];
+        struct stat st;
+        int n = snprintf(path, sizeof path, "%s/%s", w->path, ev->name);
+        if (n < 0 || (size_t)n >= sizeof path) {
+            w->stale = 1;
+            return 0;
+        }
+        if (fstatat(AT_FDCWD, path, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode))
+            return s_set_add(w, ev->name);
+    }
+    s_set_remove(w, ev->name);
+    return 0;
+}
+
+/* Applies what happened in every folder since the last look.  A lost event
+ * makes every folder stale. */
+static int s_drain(mao_spike_watches_t *self)
 {
     char buf[64 * 1024] __attribute__((aligned(__alignof__(struct inotify_event))));
     for (;;) {
-        ssize_t n = read(w->ifd, buf, sizeof buf);
+        ssize_t n = read(self->ifd, buf, sizeof buf);
         if (n < 0) {
             if (errno == EINTR)
                 continue;
             if (errno == EAGAIN)
                 return 0;
-            mao_error_set("cannot read the watch of '%s': %s", w->path, strerror(errno));
-            w->stale = 1;
+            mao_error_set("cannot read the watch of the data folders: %s", strerror(errno));
+            for (size_t i = 0; i < self->len; i++)
+                self->folders[i]->stale = 1;
             return MAO_EFAIL;
         }
         for (ssize_t off = 0; off < n;) {
             const struct inotify_event *ev = (const struct inotify_event *)(buf + off);
             off += (ssize_t)(sizeof *ev + ev->len);
             if (ev->mask & IN_Q_OVERFLOW) {
-                w->stale = 1;
+                for (size_t i = 0; i < self->len; i++)
+                    self->folders[i]->stale = 1;
                 continue;
             }
-            if (ev->wd != w->wd)
-                continue; /* left over from a folder watched before */
-            if (ev->mask & (IN_IGNORED | IN_DELETE_SELF | IN_MOVE_SELF)) {
-                w->rewatch = 1;
-                w->stale = 1;
-                continue;
-            }
-            size_t len;
-            if (w->stale || ev->len == 0 || (ev->mask & IN_ISDIR) ||
-                !s_is_control_name(ev->name, &len))
-                continue;
-            if (ev->mask & (IN_CREATE | IN_MOVED_TO)) {
-                struct stat st;
-                if (fstatat(dfd, ev->name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode)) {
-                    if (s_set_add(w, ev->name) < 0)
-                        return MAO_ENOMEM;
-                } else {
-                    s_set_remove(w, ev->name);
-                }
-            } else {
-                s_set_remove(w, ev->name);
+            /* Usually one folder; two when two paths name one folder (the
+             * kernel gives them one watch); none when no longer followed. */
+            for (size_t i = 0; i < self->len; i++) {
+                int rc = self->folders[i]->wd == ev->wd ? s_apply(self->folders[i], ev) : 0;
+                if (rc < 0)
+                    return rc;
             }
         }
     }
 }
 
-int mao_spike_watch_open(mao_spike_watch_t **out, const char *datapath)
+static void s_folder_free(s_folder_t *w)
 {
-    int rc;
-    if (!out || !datapath || !*datapath || strlen(datapath) >= MAO_SPIKE_PATH_MAX) {
-        mao_error_set("a folder to watch is missing or its path is too long");
+    if (!w)
+        return;
+    s_set_clear(w);
+    free(w->names);
+    free(w->path);
+    free(w);
+}
+
+/* Stops following the folder looked at longest ago, to make room. */
+static void s_evict(mao_spike_watches_t *self)
+{
+    size_t oldest = 0;
+    for (size_t i = 1; i < self->len; i++)
+        if (self->folders[i]->used < self->folders[oldest]->used)
+            oldest = i;
+    s_folder_t *w = self->folders[oldest];
+    int shared = 0;
+    for (size_t i = 0; i < self->len; i++)
+        if (i != oldest && self->folders[i]->wd == w->wd)
+            shared = 1;
+    if (w->wd >= 0 && !shared)
+        inotify_rm_watch(self->ifd, w->wd);
+    s_folder_free(w);
+    self->folders[oldest] = self->folders[--self->len];
+}
+
+/* The folder of `path`, followed from now on when it was not.  NULL with
+ * MAO_ENOMEM. */
+static s_folder_t *s_folder(mao_spike_watches_t *self, const char *path)
+{
+    for (size_t i = 0; i < self->len; i++)
+        if (strcmp(self->folders[i]->path, path) == 0)
+            return self->folders[i];
+    if (self->len == self->max)
+        s_evict(self);
+    s_folder_t *w = calloc(1, sizeof *w);
+    if (!w || !(w->path = strdup(path))) {
+        free(w);
+        mao_error_set("out of memory watching '%s'", path);
+        return NULL;
+    }
+    w->wd = -1;
+    w->stale = 1;
+    self->folders[self->len++] = w;
+    return w;
+}
+
+int mao_spike_watches_new(mao_spike_watches_t **out, size_t max_folders)
+{
+    if (!out || max_folders == 0) {
+        mao_error_set("a watch set needs room for at least one folder");
         return MAO_EINVAL;
     }
-    mao_spike_watch_t *w = calloc(1, sizeof *w);
-    if (!w)
+    mao_spike_watches_t *self = calloc(1, sizeof *self);
+    if (!self || !(self->folders = calloc(max_folders, sizeof *self->folders))) {
+        free(self);
+        mao_error_set("out of memory for a watch set of %zu folders", max_folders);
         return MAO_ENOMEM;
-    snprintf(w->path, sizeof w->path, "%s", datapath);
-    w->ifd = -1;
-    if ((rc = s_watch(w)) < 0) {
-        mao_spike_watch_destroy(&w);
-        return rc;
     }
-    *out = w;
+    self->max = max_folders;
+    if ((self->ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC)) < 0) {
+        mao_error_set("cannot watch data folders: %s", strerror(errno));
+        free(self->folders);
+        free(self);
+        return MAO_EFAIL;
+    }
+    *out = self;
     return 0;
 }
 
-int mao_spike_watch_run(mao_spike_report_t *out, mao_spike_watch_t *self,
-                        const mao_spike_params_t *params)
+int mao_spike_watches_run(mao_spike_report_t *out, mao_spike_watches_t *self,
+                          const char *datapath, const mao_spike_params_t *params)
 {
     int rc;
     int dfd = -1;
     mao_spike_params_t p = params ? *params : mao_spike_params_default();
     if (!out || !self) {
-        mao_error_set("spike report or watch missing");
+        mao_error_set("spike report or watch set missing");
         return MAO_EINVAL;
     }
-    if ((rc = s_begin(out, self->path, &p)) < 0 || (rc = s_open_dir(&dfd, self->path)) < 0)
+    if ((rc = s_begin(out, datapath, &p)) < 0 || (rc = s_open_dir(&dfd, datapath)) < 0)
         goto cleanup;
-    if ((rc = s_drain(self, dfd)) < 0)
+    if ((rc = s_drain(self)) < 0)
         goto cleanup;
-    /* The folder may have been replaced (a fresh clone): watch it anew, then
-     * list it; what happens once the watch is in place is seen. */
-    if (self->rewatch && (rc = s_watch(self)) < 0)
+    s_folder_t *w = s_folder(self, datapath);
+    if (!w) {
+        rc = MAO_ENOMEM;
         goto cleanup;
-    if (self->stale && (rc = s_rescan(self, dfd)) < 0)
+    }
+    w->used = ++self->tick;
+    if (w->wd < 0) {
+        /* New, or its folder went away: watch it (anew), then list it; what
+         * happens once the watch is in place is seen.  A folder that cannot
+         * be watched is listed at each look. */
+        if ((rc = s_watch(self, w)) < 0) {
+            rc = rc == MAO_ENOTFOUND ? rc : s_listed(out, dfd, datapath, &p);
+            w->rescans++;
+            goto cleanup;
+        }
+    }
+    if (w->stale && (rc = s_rescan(w, dfd)) < 0)
         goto cleanup;
-    out->snapshots = self->count;
+    out->snapshots = w->count;
     size_t k = (size_t)p.window + 1;
-    size_t m = self->count < k ? self->count : k;
-    rc = s_evaluate(out, dfd, self->names + (self->count - m), m, &p);
+    size_t m = w->count < k ? w->count : k;
+    rc = s_evaluate(out, dfd, w->names + (w->count - m), m, &p);
 cleanup:
     s_end(out, rc);
     if (dfd >= 0)
@@ -1075,26 +1162,29 @@ cleanup:
     return rc;
 }
 
-const char *mao_spike_watch_path(const mao_spike_watch_t *self)
+uint64_t mao_spike_watches_rescans(const mao_spike_watches_t *self, const char *datapath)
 {
-    return self->path;
+    for (size_t i = 0; self && datapath && i < self->len; i++)
+        if (strcmp(self->folders[i]->path, datapath) == 0)
+            return self->folders[i]->rescans;
+    return 0;
 }
 
-uint64_t mao_spike_watch_rescans(const mao_spike_watch_t *self)
+size_t mao_spike_watches_count(const mao_spike_watches_t *self)
 {
-    return self->rescans;
+    return self ? self->len : 0;
 }
 
-void mao_spike_watch_destroy(mao_spike_watch_t **self_p)
+void mao_spike_watches_destroy(mao_spike_watches_t **self_p)
 {
     if (!self_p || !*self_p)
         return;
-    mao_spike_watch_t *w = *self_p;
-    if (w->ifd >= 0)
-        close(w->ifd);
-    s_set_clear(w);
-    free(w->names);
-    free(w);
+    mao_spike_watches_t *self = *self_p;
+    for (size_t i = 0; i < self->len; i++)
+        s_folder_free(self->folders[i]);
+    free(self->folders);
+    close(self->ifd);
+    free(self);
     *self_p = NULL;
 }
 

@@ -133,35 +133,42 @@ int mao_spike_run(mao_spike_report_t *out, const char *datapath, const mao_spike
 int mao_spike_value_parse(double *out, const char *text, size_t len, const char *name);
 
 /*
- * A watched folder: the worker runs the detector over the same folder after
- * every run of a tool, and between two runs only a few files change.  A
- * watch keeps the sorted set of the folder's control-file names and follows
- * the folder with inotify, so a look costs reading the events and the newest
- * window+1 files, however many files the folder holds.  The set is exact:
- * every name that appears is checked to be a regular file, and when events
- * were lost (queue overflow) or the folder itself was removed, moved or
- * replaced, the next look lists it again.  One thread at a time per watch.
+ * Watched folders: the worker runs the detector over a tool's folder after
+ * every run of the tool, and between two runs only a few files change.  A
+ * watch set keeps, for each folder it follows, the sorted set of its
+ * control-file names and follows the folders with inotify, so a look costs
+ * reading the events and the newest window+1 files, however many files the
+ * folder holds.  The sets are exact: every name that appears is checked to be
+ * a regular file, and when events were lost (queue overflow) or a folder
+ * itself was removed, moved or replaced, its next look lists it again.
+ *
+ * All the folders share one inotify instance (the kernel allows a user 128
+ * of them by default, and several workers may run as one user); at most
+ * `max_folders` are followed, the one looked at longest ago making room for
+ * a new one.  A folder that cannot be watched (no inotify watches left) is
+ * listed at each look.  One thread at a time per set.
  */
-typedef struct mao_spike_watch_t mao_spike_watch_t;
+typedef struct mao_spike_watches_t mao_spike_watches_t;
 
-/* Starts watching `datapath` (it must exist).  Nothing is listed yet: the
- * first look does that.  Returns 0; MAO_ENOTFOUND when the folder is not
- * there; MAO_EFAIL when it cannot be watched (e.g. no inotify watches left:
- * fall back on mao_spike_run); MAO_EINVAL; MAO_ENOMEM. */
-int mao_spike_watch_open(mao_spike_watch_t **out, const char *datapath);
+/* A new, empty set following at most `max_folders` (at least 1) folders.
+ * Returns 0; MAO_EFAIL when no inotify instance can be had (fall back on
+ * mao_spike_run); MAO_EINVAL; MAO_ENOMEM. */
+int mao_spike_watches_new(mao_spike_watches_t **out, size_t max_folders);
 
-/* mao_spike_run, on a watched folder: same report, same return codes. */
-int mao_spike_watch_run(mao_spike_report_t *out, mao_spike_watch_t *self,
-                        const mao_spike_params_t *params);
+/* mao_spike_run on `datapath`, which the set follows from now on: same
+ * report, same return codes.  The first look at a folder lists it. */
+int mao_spike_watches_run(mao_spike_report_t *out, mao_spike_watches_t *self,
+                          const char *datapath, const mao_spike_params_t *params);
 
-/* The folder watched; owned by the watch. */
-const char *mao_spike_watch_path(const mao_spike_watch_t *self);
+/* How many times `datapath` was listed in full since the set follows it (1
+ * after the first look); 0 when it does not follow it. */
+uint64_t mao_spike_watches_rescans(const mao_spike_watches_t *self, const char *datapath);
 
-/* How many times the folder was listed in full (1 after the first look). */
-uint64_t mao_spike_watch_rescans(const mao_spike_watch_t *self);
+/* How many folders the set follows. */
+size_t mao_spike_watches_count(const mao_spike_watches_t *self);
 
 /* Stops watching and frees; accepts NULL and sets *self_p to NULL. */
-void mao_spike_watch_destroy(mao_spike_watch_t **self_p);
+void mao_spike_watches_destroy(mao_spike_watches_t **self_p);
 
 /* The report as JSON, a new reference owned by the caller, with the keys
  * datapath, snapshots, spike, rolling_avg, control_metric, diff, gain,

@@ -31,6 +31,7 @@
 
 #define S_LOG_TAIL 16384 /* bytes of the container's log kept in the result */
 #define S_WAIT_SLICE 2   /* seconds per wait, so a cancel is seen within that */
+#define S_WATCHED_MAX 256 /* data folders a site keeps watched for the detector */
 
 worker_job_t *worker_job_new(const char *run, long attempt, mao_tool_t *tool,
                              const worker_site_t *site)
@@ -223,8 +224,7 @@ void worker_site_close(worker_site_t *site)
         worker_docker_destroy(&site->docker_pool[--site->docker_idle]);
     pthread_mutex_unlock(&site->docker_lock);
     pthread_mutex_lock(&site->watch_lock);
-    for (size_t i = 0; i < sizeof site->watches / sizeof site->watches[0]; i++)
-        mao_spike_watch_destroy(&site->watches[i].watch);
+    mao_spike_watches_destroy(&site->watches);
     pthread_mutex_unlock(&site->watch_lock);
 }
 
@@ -568,47 +568,32 @@ static void s_exec_run(worker_job_t *job, const char *datadir, s_outcome_t *o)
         s_fail(o, "failed", "the tool exited with code %ld", o->exit_code);
 }
 
-/* Step 6: the spike detector over the control files.  The folder is kept
- * watched between runs (mao_spike_watch), so after the first look the
- * detector reads only what changed and the newest files, however many the
- * folder holds; when the folder cannot be watched, it is listed each time. */
+/* Step 6: the spike detector over the control files.  The site's folders
+ * are kept watched between runs (mao_spike_watches, the S_WATCHED_MAX used
+ * last), so after the first look the detector reads only what changed and
+ * the newest files, however many the folder holds; without inotify, the
+ * folder is listed each time. */
 static void s_detect(worker_job_t *job, const char *datadir, s_outcome_t *o)
 {
     worker_site_t *site = (worker_site_t *)job->site;
     mao_spike_params_t params = mao_spike_params_default();
     mao_spike_report_t report;
-    size_t slots = sizeof site->watches / sizeof site->watches[0];
     if (mao_spike_params_apply(&params, &job->tool.spike) < 0) {
         o->report = json_pack("{s:s, s:s}", "datapath", datadir, "error", mao_error_last());
         return;
     }
     pthread_mutex_lock(&site->watch_lock);
-    size_t slot = slots, oldest = 0;
-    for (size_t i = 0; i < slots; i++) {
-        if (site->watches[i].watch && strcmp(site->watches[i].datadir, datadir) == 0)
-            slot = i;
-        if (site->watches[i].used_ms < site->watches[oldest].used_ms)
-            oldest = i;
+    if (!site->watches && mao_spike_watches_new(&site->watches, S_WATCHED_MAX) < 0 &&
+        !site->watches_failed) {
+        site->watches_failed = 1;
+        mao_log_warn("job", "watch.unavailable detail=\"%s\" effect=\"data folders are listed "
+                            "after every run\"",
+                     mao_error_last());
     }
-    if (slot == slots) {
-        mao_spike_watch_t *w = NULL;
-        if (mao_spike_watch_open(&w, datadir) == 0) {
-            slot = oldest; /* a free slot has used_ms 0, so it is the oldest */
-            mao_spike_watch_destroy(&site->watches[slot].watch);
-            site->watches[slot].watch = w;
-            snprintf(site->watches[slot].datadir, sizeof site->watches[slot].datadir, "%s",
-                     datadir);
-        } else {
-            mao_log_debug("job", "watch.unavailable dir=%s detail=\"%s\"", datadir,
-                          mao_error_last());
-        }
-    }
-    if (slot < slots) {
-        site->watches[slot].used_ms = mao_now_ms();
-        mao_spike_watch_run(&report, site->watches[slot].watch, &params);
-    } else {
+    if (site->watches)
+        mao_spike_watches_run(&report, site->watches, datadir, &params);
+    else
         mao_spike_run(&report, datadir, &params);
-    }
     pthread_mutex_unlock(&site->watch_lock);
     o->report = mao_spike_report_to_json(&report);
 }

@@ -52,12 +52,9 @@ typedef struct {
     long long pids;
     char allow_caps[512];   /* ",NET_RAW,CHOWN,": capabilities tools may ask for */
     pthread_mutex_t clone_lock; /* one clone at a time into importdir */
-    pthread_mutex_t watch_lock;  /* guards the watched folders below */
-    struct {
-        char datadir[4200];
-        struct mao_spike_watch_t *watch; /* NULL: slot free */
-        int64_t used_ms;
-    } watches[32];               /* data folders followed for the detector, LRU */
+    pthread_mutex_t watch_lock;  /* guards the two below */
+    struct mao_spike_watches_t *watches; /* data folders followed for the detector */
+    int watches_failed;          /* the set could not be made (logged once) */
     pthread_mutex_t docker_lock; /* guards the pool below */
     struct worker_docker_t *docker_pool[16]; /* opened Docker handles, idle */
     int docker_idle;            /* handles in the pool */

@@ -927,11 +927,11 @@ static void s_assert_same(const mao_spike_report_t *a, const mao_spike_report_t 
     assert_true(a->gain == b->gain || (a->gain != a->gain && b->gain != b->gain));
 }
 
-static void s_compare(mao_spike_watch_t *w, const char *dir)
+static void s_compare(mao_spike_watches_t *w, const char *dir)
 {
     mao_spike_report_t watched, scanned;
     mao_spike_params_t p = mao_spike_params_default();
-    assert_int_equal(mao_spike_watch_run(&watched, w, &p), 0);
+    assert_int_equal(mao_spike_watches_run(&watched, w, dir, &p), 0);
     assert_int_equal(mao_spike_run(&scanned, dir, &p), 0);
     s_assert_same(&watched, &scanned);
 }
@@ -940,11 +940,12 @@ static void test_spike__watch_follows_changes_exactly(void **state)
 {
     const char *dir = *state;
     char path[512], name[64], other[64];
-    mao_spike_watch_t *w = NULL;
+    mao_spike_watches_t *w = NULL;
     s_write(dir, "control-0000.csv", "10\n");
-    assert_int_equal(mao_spike_watch_open(&w, dir), 0);
+    assert_int_equal(mao_spike_watches_new(&w, 4), 0);
+    assert_int_equal(mao_spike_watches_rescans(w, dir), 0);
     s_compare(w, dir);
-    assert_int_equal(mao_spike_watch_rescans(w), 1);
+    assert_int_equal(mao_spike_watches_rescans(w, dir), 1);
 
     /* Random creates, deletes, renames, overwrites, symlinks and folders
      * named like control files; after every batch the watch must say what a
@@ -991,8 +992,8 @@ static void test_spike__watch_follows_changes_exactly(void **state)
         }
         s_compare(w, dir);
     }
-    assert_int_equal(mao_spike_watch_rescans(w), 1);
-    mao_spike_watch_destroy(&w);
+    assert_int_equal(mao_spike_watches_rescans(w, dir), 1);
+    mao_spike_watches_destroy(&w);
     assert_null(w);
 }
 
@@ -1000,8 +1001,8 @@ static void test_spike__watch_lists_again_when_events_are_lost(void **state)
 {
     const char *dir = *state;
     char name[64];
-    mao_spike_watch_t *w = NULL;
-    assert_int_equal(mao_spike_watch_open(&w, dir), 0);
+    mao_spike_watches_t *w = NULL;
+    assert_int_equal(mao_spike_watches_new(&w, 4), 0);
     s_compare(w, dir);
     /* More events than the kernel queues for one watch (16384 by default). */
     long max = 16384;
@@ -1016,34 +1017,98 @@ static void test_spike__watch_lists_again_when_events_are_lost(void **state)
         s_write(dir, name, "5\n");
     }
     s_compare(w, dir);
-    assert_int_equal(mao_spike_watch_rescans(w), 2);
-    mao_spike_watch_destroy(&w);
+    assert_int_equal(mao_spike_watches_rescans(w, dir), 2);
+    mao_spike_watches_destroy(&w);
 }
 
 static void test_spike__watch_survives_a_replaced_folder(void **state)
 {
     const char *dir = *state;
     char sub[512];
-    mao_spike_watch_t *w = NULL;
+    mao_spike_watches_t *w = NULL;
     snprintf(sub, sizeof sub, "%s/data", dir);
     assert_int_equal(mkdir(sub, 0755), 0);
     s_write(sub, "control-1.csv", "10\n");
     s_write(sub, "control-2.csv", "10\n");
-    assert_int_equal(mao_spike_watch_open(&w, sub), 0);
+    assert_int_equal(mao_spike_watches_new(&w, 4), 0);
     s_compare(w, sub);
     /* A fresh clone replaces the folder. */
     assert_int_equal(mao_fs_rmtree(sub), 0);
     assert_int_equal(mkdir(sub, 0755), 0);
     s_write(sub, "control-7.csv", "1\n");
     s_compare(w, sub);
-    assert_int_equal(mao_spike_watch_rescans(w), 2);
-    /* Gone altogether: the same error as a scan. */
+    assert_int_equal(mao_spike_watches_rescans(w, sub), 2);
+    /* Gone altogether: the same error as a scan, then back. */
     assert_int_equal(mao_fs_rmtree(sub), 0);
     mao_spike_report_t r;
-    assert_int_equal(mao_spike_watch_run(&r, w, NULL), MAO_ENOTFOUND);
+    assert_int_equal(mao_spike_watches_run(&r, w, sub, NULL), MAO_ENOTFOUND);
     assert_non_null(strstr(r.error, "does not exist"));
-    mao_spike_watch_destroy(&w);
-    assert_int_equal(mao_spike_watch_open(&w, sub), MAO_ENOTFOUND);
+    assert_int_equal(mkdir(sub, 0755), 0);
+    s_write(sub, "control-9.csv", "3\n");
+    s_compare(w, sub);
+    s_write(sub, "control-10.csv", "4\n");
+    s_compare(w, sub);
+    assert_int_equal(mao_spike_watches_rescans(w, sub), 3);
+    mao_spike_watches_destroy(&w);
+    /* Never there: not found, not followed. */
+    assert_int_equal(mao_fs_rmtree(sub), 0);
+    assert_int_equal(mao_spike_watches_new(&w, 4), 0);
+    assert_int_equal(mao_spike_watches_run(&r, w, sub, NULL), MAO_ENOTFOUND);
+    assert_int_equal(mao_spike_watches_count(w), 0);
+    mao_spike_watches_destroy(&w);
+}
+
+/* How many inotify instances this process holds. */
+static int s_inotify_fds(void)
+{
+    int n = 0;
+    char link[64], target[64];
+    for (int fd = 0; fd < 1024; fd++) {
+        snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+        ssize_t len = readlink(link, target, sizeof target - 1);
+        if (len > 0) {
+            target[len] = '\0';
+            n += strcmp(target, "anon_inode:inotify") == 0;
+        }
+    }
+    return n;
+}
+
+static void test_spike__watches_share_one_instance_and_keep_the_latest(void **state)
+{
+    const char *dir = *state;
+    enum { FOLDERS = 200, KEPT = 150 };
+    char sub[FOLDERS][512];
+    mao_spike_watches_t *w = NULL;
+    int before = s_inotify_fds();
+    assert_int_equal(mao_spike_watches_new(&w, KEPT), 0);
+    assert_int_equal(s_inotify_fds(), before + 1);
+    /* More folders than the kernel's default of 128 instances per user, and
+     * more than the set keeps: every look still says what a listing says. */
+    for (int round = 0; round < 3; round++)
+        for (int i = 0; i < FOLDERS; i++) {
+            snprintf(sub[i], sizeof sub[i], "%s/tool-%03d", dir, i);
+            if (round == 0)
+                assert_int_equal(mkdir(sub[i], 0755), 0);
+            char name[64], value[32];
+            snprintf(name, sizeof name, "control-%d.csv", round);
+            snprintf(value, sizeof value, "%d\n", i + round);
+            s_write(sub[i], name, value);
+            s_compare(w, sub[i]);
+        }
+    assert_int_equal(s_inotify_fds(), before + 1);
+    assert_int_equal(mao_spike_watches_count(w), KEPT);
+    /* The latest are followed; the others were let go. */
+    assert_int_equal(mao_spike_watches_rescans(w, sub[FOLDERS - 1]), 1);
+    assert_int_equal(mao_spike_watches_rescans(w, sub[0]), 0);
+    /* Looked at again and again in turn, the KEPT latest are not listed again. */
+    for (int i = FOLDERS - KEPT; i < FOLDERS; i++) {
+        s_write(sub[i], "control-7.csv", "70\n");
+        s_compare(w, sub[i]);
+        assert_int_equal(mao_spike_watches_rescans(w, sub[i]), 1);
+    }
+    mao_spike_watches_destroy(&w);
+    assert_int_equal(s_inotify_fds(), before);
 }
 
 int main(void)
@@ -1053,6 +1118,7 @@ int main(void)
         T(test_spike__watch_follows_changes_exactly),
         T(test_spike__watch_lists_again_when_events_are_lost),
         T(test_spike__watch_survives_a_replaced_folder),
+        T(test_spike__watches_share_one_instance_and_keep_the_latest),
         T(test_spike__defaults),
         T(test_spike__params_overrides),
         T(test_spike__invalid_arguments),
