@@ -43,9 +43,11 @@ def pct(values, p):
     return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
 
 
-def create_schedules(url, tools, count, period, start, clients):
+def create_schedules(url, tools, count, period, start, clients, jitter=0):
     """count schedules `every period s` over `clients` threads, schedule i of
-    tool i // period (round robin) due first at start + i % period.  Returns
+    tool i // period (round robin) due first at start + i % period, with
+    `jitter_s` = jitter (each tool's fires then come at their own instant
+    within the second, or the jitter's seconds).  Returns
     (ids, answered 202, errors, seconds); 202 means made but not yet
     confirmed by the store within 5 s."""
     next_i = [0]
@@ -61,6 +63,8 @@ def create_schedules(url, tools, count, period, start, clients):
                 next_i[0] += 1
             tool = tools[(i // period) % len(tools)]
             body = {"every": f"{period}s", "start": start + i % period}
+            if jitter:
+                body["jitter_s"] = jitter
             try:
                 status, rec = post(f"{url}/v1/tools/{tool}/schedules", body)
                 if status not in (201, 202):

@@ -24,7 +24,11 @@ For each offered rate R (runs per second) and each repeat, a trial:
   2. the load:
      - schedules (the main mode): R x PERIOD schedules `every PERIOD s`, with
        `start` spread so that R of them are due each second (as
-       bench/schedules.py does); the fire is the slot;
+       bench/schedules.py does); the fire is the slot, so a second's R slots
+       are all due at its first instant; with `--jitter S`, every schedule
+       has `jitter_s` S, each tool's slots come at its own instant within
+       S seconds (to the millisecond), and the fire is the record's
+       `planned_at`;
      - http: `clients` threads POST /v1/tools/<tool>/runs `{}`, paced to R
        per second in all, each over one kept-alive connection (a request
        answers once the run is in etcd, so the clients may send fewer:
@@ -37,7 +41,7 @@ For each offered rate R (runs per second) and each repeat, a trial:
        divided by the window;
      - fire -> start, p50 and p99: the record's `started_at` (ISO 8601, the
        coordinator's clock when the worker's `accepted` came in) minus the
-       fire (the slot, in whole seconds; or the send), over the window's
+       fire (the slot, or `planned_at` with a jitter; or the send), over the window's
        slots (requests) that have a record;
      - fire -> dispatch, p50 and p99: the `late_ms=` of the coordinator's
        `run.dispatched` lines (http: the line's time minus the send);
@@ -56,7 +60,7 @@ containers in under 5 minutes on 5,000 hosts, about 3,750 per second).
 
     bench/dispatch.py [--rates 500,1000,2000,3000] [--mode schedules|http|both]
                       [--workers 100] [--capacity 4] [--tools 100] [--window 20]
-                      [--repeat 3] [--no-build] [--json]
+                      [--repeat 3] [--jitter 0] [--no-build] [--json]
 
 MAO_BIN chooses the binaries (default build/bin, built first unless
 --no-build). The default invocation takes about 10 minutes on 2 cores.
@@ -427,7 +431,7 @@ class Bench:
     def create_schedules(self, rate, period, start):
         count = rate * period
         ids, pending, errors, _ = create_schedules(self.coord.url, self.tools, count, period,
-                                                   start, self.args.clients)
+                                                   start, self.args.clients, self.args.jitter)
         if errors:
             raise RuntimeError(f"{len(errors)} schedules not created, e.g. {errors[:3]}")
         if pending:
@@ -549,7 +553,8 @@ class Bench:
             if mode == "schedules":
                 if r.get("schedule") not in sched_ids:
                     continue
-                fire = r["slot"] * 1000 if r.get("slot") else None
+                fire = iso_ms(r["planned_at"]) if r.get("planned_at") else \
+                    r["slot"] * 1000 if r.get("slot") else None
             else:
                 fire = sent.get(r["id"])
                 if fire is None:
@@ -579,7 +584,7 @@ class Bench:
                 dispatch.append(iso_ms(m.group(1)) - fire_of[m.group(2)])
         cpu = cpu_between(c0, c1)
         res = {
-            "mode": mode, "offered": rate, "window_s": a.window,
+            "mode": mode, "offered": rate, "window_s": a.window, "jitter_s": a.jitter,
             "recorded_per_s": recorded / a.window,
             "fired": fired, "fired_per_s": fired / a.window,
             "start_p50_ms": pct(fire_start, 50), "start_p99_ms": pct(fire_start, 99),
@@ -690,6 +695,9 @@ def main():
     ap.add_argument("--period", type=int, default=5,
                     help="the schedules' interval (rate x period schedules)")
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--jitter", type=int, default=0,
+                    help="schedules: jitter_s of every schedule (1: each tool's slots fire at "
+                         "their own instant within the second)")
     ap.add_argument("--clients", type=int, default=16, help="HTTP client threads")
     ap.add_argument("--history", type=int, default=0,
                     help="[COORDINATOR] history (default: 1.5 times the most runs a tool can "
@@ -721,7 +729,8 @@ def main():
           f"{os.environ['MAO_BIN']}; {args.workers} exec workers x {args.capacity}, "
           f"{args.tools} tools (command {args.command}); history {args.history or 'per trial'}, "
           f"keep_finished {args.keep_finished}; heartbeat {args.heartbeat_ms} ms, liveness {args.liveness_ms} "
-          f"ms; window {args.window} s after {args.skip} s; repeat {args.repeat}", flush=True)
+          f"ms; window {args.window} s after {args.skip} s; repeat {args.repeat}; jitter "
+          f"{args.jitter} s", flush=True)
     b0, t0 = machine_ticks()
     time.sleep(2)
     b1, t1 = machine_ticks()

@@ -896,14 +896,17 @@ int mao_sched_preview(int64_t *out, size_t n, size_t *count, const mao_sched_tri
 
 /* ---- jitter ---- */
 
-long mao_sched_jitter(const char *name, long max_s)
+int64_t mao_sched_jitter_ms(const char *name, long max_s)
 {
     uint64_t hash = UINT64_C(14695981039346656037); /* FNV-1a 64 offset basis */
-    if (max_s <= 1)
+    if (max_s <= 0)
         return 0;
     for (const unsigned char *p = (const unsigned char *)(name ? name : ""); *p; p++) {
         hash ^= *p;
         hash *= UINT64_C(1099511628211); /* FNV-1a 64 prime */
     }
-    return (long)(hash % (uint64_t)max_s);
+    /* The whole seconds from the hash modulo max_s (schedules made before
+     * the milliseconds keep them), the milliseconds from its other digits. */
+    uint64_t seconds = max_s > 1 ? hash % (uint64_t)max_s : 0;
+    return (int64_t)(seconds * 1000 + (hash / (uint64_t)max_s) % 1000);
 }

@@ -201,12 +201,14 @@ const char *mao_sched_kind_name(mao_sched_kind_t kind);
 
 /* ---- jitter ---- */
 
-/* A stable offset in [0, max_s) for `name` (NULL counts as ""), from the
- * 64-bit FNV-1a hash of its bytes: the same name gets the same offset on
- * every host and run, different names spread over the range.  Returns 0
- * when max_s <= 1.  The coordinator adds it to a fire instant when it
- * dispatches, and keeps asking mao_sched_*_next() with the un-jittered
- * instant, so jitter never skips or repeats a run. */
-long mao_sched_jitter(const char *name, long max_s);
+/* A stable offset in milliseconds, in [0, max_s * 1000), for `name` (NULL
+ * counts as ""), from the 64-bit FNV-1a hash of its bytes: the same name gets
+ * the same offset on every host and run, different names spread over the
+ * range, to the millisecond (so that many schedules due on one second do not
+ * all fire at its first instant).  Returns 0 when max_s <= 0.  The
+ * coordinator adds it to a fire instant when it dispatches, and keeps asking
+ * mao_sched_*_next() with the un-jittered instant, so jitter never skips or
+ * repeats a run. */
+int64_t mao_sched_jitter_ms(const char *name, long max_s);
 
 #endif

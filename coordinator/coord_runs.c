@@ -195,6 +195,8 @@ json_t *coord_run_to_json(const coord_run_t *run, int full, int queue_copy)
     if (run->slot) {
         json_object_set_new(o, "slot", json_integer(run->slot));
         s_set_time(o, "slot_time", run->slot * 1000);
+        if (run->planned_ms)
+            s_set_time(o, "planned_at", run->planned_ms);
     }
     if (run->retry)
         json_object_set_new(o, "retry", json_integer(run->retry));

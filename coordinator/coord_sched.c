@@ -115,7 +115,7 @@ static const char *s_overlap_names[] = {"skip", "queue-one", "allow"};
 
 static int64_t s_jitter_ms(const coord_sched_t *s)
 {
-    return (int64_t)mao_sched_jitter(s->tool, s->jitter_s) * 1000;
+    return mao_sched_jitter_ms(s->tool, s->jitter_s);
 }
 
 /* How far ahead a slot is claimed: S_LOOKAHEAD_MS, and at most half the

@@ -126,6 +126,68 @@ def test_start_sets_the_first_fire(env):
     check_eq(r.json()["next_fire"], want, "cron: the first slot at or after the start")
 
 
+def jitter_ms(name, max_s):
+    """The coordinator's jitter: FNV-1a 64 of the tool's name; the whole
+    seconds modulo max_s, the milliseconds from the hash's other digits."""
+    h = 14695981039346656037
+    for c in name.encode():
+        h = ((h ^ c) * 1099511628211) % (1 << 64)
+    return (h % max_s if max_s > 1 else 0) * 1000 + (h // max_s) % 1000
+
+
+def iso_ms(seconds, ms):
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + ".%03dZ" % ms
+
+
+def test_jitter_to_the_millisecond(env):
+    build_images()
+    etcd = env.etcd()
+    env.start_coordinator(etcd)
+    env.tool("demo", "mao-demo:latest")
+    env.tool("weather", "mao-demo:latest")
+    # Far ahead: the offset shows in next_fire and in the preview.
+    now = int(time.time())
+    start_s = now + 86400 * 200 - (now % 3600)
+    start = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(start_s))
+    for tool, jitter, max_s in (("demo", "1h", 3600), ("weather", "1s", 1)):
+        r = env.maoctl("tool", "schedule", tool, "--every", "6h", "--start", start,
+                       "--jitter", jitter, "-o", "json")
+        check_eq(r.rc, 0, f"a schedule with --jitter {jitter}: " + r.err)
+        sched = r.json()
+        j = jitter_ms(tool, max_s)
+        check(0 <= j < max_s * 1000 and j % 1000 != 0, "an offset with milliseconds", j)
+        want = iso_ms(start_s + j // 1000, j % 1000)
+        check_eq(sched["next_fire"], want, f"{tool}: next_fire is the start plus its jitter")
+        fires = env.maoctl("schedule", "preview", sched["id"], "--count", "2",
+                           "-o", "json").json()["fires"]
+        check_eq(fires, [want, iso_ms(start_s + 6 * 3600 + j // 1000, j % 1000)],
+                 f"{tool}: every fire has the same offset")
+        check(env.maoctl("schedule", "remove", sched["id"]).rc == 0, "remove")
+    # Running: each slot's run is planned at its second plus the offset, and
+    # is not started before it.
+    env.start_worker()
+    r = env.maoctl("tool", "schedule", "weather", "--every", "2s", "--jitter", "1s", "-o", "json")
+    check_eq(r.rc, 0, "an every-2s schedule with a jitter of 1 s: " + r.err)
+    sched = r.json()
+    j = jitter_ms("weather", 1)
+    wait_for("2 jittered runs to succeed",
+             lambda: len([x for x in schedule_runs(env, sched["id"])
+                          if x["status"] == "succeeded"]) >= 2, timeout=60)
+    for x in schedule_runs(env, sched["id"]):
+        planned = x["slot"] * 1000 + j
+        check_eq(x["planned_at"], iso_ms(planned // 1000, planned % 1000),
+                 "planned at the slot plus the offset")
+        if x.get("started_at"):
+            check(harness_iso_ms(x["started_at"]) >= planned, "not started before its time", x)
+
+
+def harness_iso_ms(text):
+    """Milliseconds since the epoch of an ISO 8601 UTC time with milliseconds."""
+    import calendar
+    base, frac = text.rstrip("Z").split(".")
+    return calendar.timegm(time.strptime(base, "%Y-%m-%dT%H:%M:%S")) * 1000 + int(frac[:3])
+
+
 def test_original_run_with_cron(env):
     etcd = env.etcd()
     env.start_coordinator(etcd)

@@ -840,29 +840,36 @@ static void test_sched__cron_stops_at_year_9999(void **state)
 
 static void test_sched__jitter(void **state)
 {
-    /* fixed values: the hash must not change between versions, or every
-     * schedule would move */
-    assert_int_equal(mao_sched_jitter("tool-a", 3600), 1677);
-    assert_int_equal(mao_sched_jitter("tool-b", 3600), 1044);
-    assert_int_equal(mao_sched_jitter("weather", 86400), 47699);
-    assert_int_equal(mao_sched_jitter("", 600), 437);
-    assert_int_equal(mao_sched_jitter(NULL, 600), 437);
-    assert_int_equal(mao_sched_jitter("tool-a", 3600), mao_sched_jitter("tool-a", 3600));
-    assert_int_equal(mao_sched_jitter("tool-a", 0), 0);
-    assert_int_equal(mao_sched_jitter("tool-a", 1), 0);
-    assert_int_equal(mao_sched_jitter("tool-a", -5), 0);
+    /* fixed whole seconds: the hash must not change between versions, or
+     * every schedule would move (the milliseconds came later) */
+    assert_int_equal(mao_sched_jitter_ms("tool-a", 3600) / 1000, 1677);
+    assert_int_equal(mao_sched_jitter_ms("tool-b", 3600) / 1000, 1044);
+    assert_int_equal(mao_sched_jitter_ms("weather", 86400) / 1000, 47699);
+    assert_int_equal(mao_sched_jitter_ms("", 600) / 1000, 437);
+    assert_int_equal(mao_sched_jitter_ms(NULL, 600), mao_sched_jitter_ms("", 600));
+    assert_int_equal(mao_sched_jitter_ms("tool-a", 3600), mao_sched_jitter_ms("tool-a", 3600));
+    assert_int_equal(mao_sched_jitter_ms("tool-a", 0), 0);
+    assert_int_equal(mao_sched_jitter_ms("tool-a", -5), 0);
 
-    /* in range, and spread: 1000 names over 10 buckets, none empty */
-    int buckets[10] = {0};
-    for (int i = 0; i < 1000; i++) {
-        char name[32];
-        snprintf(name, sizeof name, "tool-%d", i);
-        long j = mao_sched_jitter(name, 600);
-        assert_true(j >= 0 && j < 600);
-        buckets[j / 60]++;
+    /* in range, and spread to the millisecond: 1000 names over 10 buckets,
+     * none empty, also within one second */
+    long maxes[] = {600, 1, 2};
+    for (size_t m = 0; m < sizeof maxes / sizeof maxes[0]; m++) {
+        int buckets[10] = {0}, subsecond[10] = {0};
+        int64_t range = (int64_t)maxes[m] * 1000;
+        for (int i = 0; i < 1000; i++) {
+            char name[32];
+            snprintf(name, sizeof name, "tool-%d", i);
+            int64_t j = mao_sched_jitter_ms(name, maxes[m]);
+            assert_true(j >= 0 && j < range);
+            buckets[j * 10 / range]++;
+            subsecond[(j % 1000) / 100]++;
+        }
+        for (int i = 0; i < 10; i++) {
+            assert_true(buckets[i] > 50);
+            assert_true(subsecond[i] > 50);
+        }
     }
-    for (int i = 0; i < 10; i++)
-        assert_true(buckets[i] > 50);
 }
 
 int main(void)
