@@ -254,7 +254,7 @@ static int s_bench(const char *dir, long n, int runs, s_row_t *row)
     /* The worker's path: the folder stays watched between runs; each run adds
      * one control file, then the detector looks.  Only the look is timed. */
     mao_spike_watches_t *w = NULL;
-    if ((rc = mao_spike_watches_new(&w, 1)) < 0)
+    if ((rc = mao_spike_watches_new(&w, 1, 0)) < 0)
         goto cleanup;
     double t0 = s_now_ms();
     rc = mao_spike_watches_run(&r, w, dir, &params);

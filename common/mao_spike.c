@@ -40,6 +40,7 @@
 #define S_SUFFIX ".csv"
 #define S_SUFFIX_LEN 4
 #define S_DENTS_BUF (256 * 1024) /* one getdents64 call returns ~4,500 short names */
+#define S_WATCH_NAMES_MAX (1 << 20) /* names a watch set holds in all (~50 MB) */
 #define S_MAD_SCALE 1.4826       /* MAD to a normal sigma */
 #define S_MEANAD_SCALE 1.2533    /* mean absolute deviation to a normal sigma, sqrt(pi/2) */
 #define S_QUOTE_MAX 48           /* file content or names repeated in an error */
@@ -821,6 +822,7 @@ struct mao_spike_watches_t {
     int ifd;              /* the one inotify descriptor of every folder */
     s_folder_t **folders; /* in no order */
     size_t len, max;
+    size_t max_names;     /* names held in all, beyond which folders are let go */
     uint64_t tick;        /* counts looks, for the least recently used */
 };
 
@@ -1057,13 +1059,17 @@ static void s_folder_free(s_folder_t *w)
     free(w);
 }
 
-/* Stops following the folder looked at longest ago, to make room. */
-static void s_evict(mao_spike_watches_t *self)
+/* Stops following the folder looked at longest ago other than `keep`, to
+ * make room. */
+static void s_evict(mao_spike_watches_t *self, const s_folder_t *keep)
 {
-    size_t oldest = 0;
-    for (size_t i = 1; i < self->len; i++)
-        if (self->folders[i]->used < self->folders[oldest]->used)
+    size_t oldest = self->len;
+    for (size_t i = 0; i < self->len; i++)
+        if (self->folders[i] != keep &&
+            (oldest == self->len || self->folders[i]->used < self->folders[oldest]->used))
             oldest = i;
+    if (oldest == self->len)
+        return;
     s_folder_t *w = self->folders[oldest];
     int shared = 0;
     for (size_t i = 0; i < self->len; i++)
@@ -1083,7 +1089,7 @@ static s_folder_t *s_folder(mao_spike_watches_t *self, const char *path)
         if (strcmp(self->folders[i]->path, path) == 0)
             return self->folders[i];
     if (self->len == self->max)
-        s_evict(self);
+        s_evict(self, NULL);
     s_folder_t *w = calloc(1, sizeof *w);
     if (!w || !(w->path = strdup(path))) {
         free(w);
@@ -1096,7 +1102,7 @@ static s_folder_t *s_folder(mao_spike_watches_t *self, const char *path)
     return w;
 }
 
-int mao_spike_watches_new(mao_spike_watches_t **out, size_t max_folders)
+int mao_spike_watches_new(mao_spike_watches_t **out, size_t max_folders, size_t max_names)
 {
     if (!out || max_folders == 0) {
         mao_error_set("a watch set needs room for at least one folder");
@@ -1109,6 +1115,7 @@ int mao_spike_watches_new(mao_spike_watches_t **out, size_t max_folders)
         return MAO_ENOMEM;
     }
     self->max = max_folders;
+    self->max_names = max_names ? max_names : S_WATCH_NAMES_MAX;
     if ((self->ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC)) < 0) {
         mao_error_set("cannot watch data folders: %s", strerror(errno));
         free(self->folders);
@@ -1151,6 +1158,15 @@ int mao_spike_watches_run(mao_spike_report_t *out, mao_spike_watches_t *self,
     }
     if (w->stale && (rc = s_rescan(w, dfd)) < 0)
         goto cleanup;
+    /* Folders with long histories: the names held stay within bounds. */
+    for (;;) {
+        size_t names = 0;
+        for (size_t i = 0; i < self->len; i++)
+            names += self->folders[i]->count;
+        if (names <= self->max_names || self->len == 1)
+            break;
+        s_evict(self, w);
+    }
     out->snapshots = w->count;
     size_t k = (size_t)p.window + 1;
     size_t m = w->count < k ? w->count : k;

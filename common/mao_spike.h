@@ -145,15 +145,18 @@ int mao_spike_value_parse(double *out, const char *text, size_t len, const char 
  * All the folders share one inotify instance (the kernel allows a user 128
  * of them by default, and several workers may run as one user); at most
  * `max_folders` are followed, the one looked at longest ago making room for
- * a new one.  A folder that cannot be watched (no inotify watches left) is
- * listed at each look.  One thread at a time per set.
+ * a new one, and so do folders looked at long ago while the set holds more
+ * than `max_names` names in all.  A folder that cannot be
+ * watched (no inotify watches left) is listed at each look.  One thread at a
+ * time per set.
  */
 typedef struct mao_spike_watches_t mao_spike_watches_t;
 
-/* A new, empty set following at most `max_folders` (at least 1) folders.
- * Returns 0; MAO_EFAIL when no inotify instance can be had (fall back on
+/* A new, empty set following at most `max_folders` (at least 1) folders
+ * holding at most `max_names` names in all (0: about a million, some 50 MB;
+ * one folder is kept however many it has).  Returns 0; MAO_EFAIL when no inotify instance can be had (fall back on
  * mao_spike_run); MAO_EINVAL; MAO_ENOMEM. */
-int mao_spike_watches_new(mao_spike_watches_t **out, size_t max_folders);
+int mao_spike_watches_new(mao_spike_watches_t **out, size_t max_folders, size_t max_names);
 
 /* mao_spike_run on `datapath`, which the set follows from now on: same
  * report, same return codes.  The first look at a folder lists it. */

@@ -583,7 +583,7 @@ static void s_detect(worker_job_t *job, const char *datadir, s_outcome_t *o)
         return;
     }
     pthread_mutex_lock(&site->watch_lock);
-    if (!site->watches && mao_spike_watches_new(&site->watches, S_WATCHED_MAX) < 0 &&
+    if (!site->watches && mao_spike_watches_new(&site->watches, S_WATCHED_MAX, 0) < 0 &&
         !site->watches_failed) {
         site->watches_failed = 1;
         mao_log_warn("job", "watch.unavailable detail=\"%s\" effect=\"data folders are listed "

@@ -942,7 +942,7 @@ static void test_spike__watch_follows_changes_exactly(void **state)
     char path[512], name[64], other[64];
     mao_spike_watches_t *w = NULL;
     s_write(dir, "control-0000.csv", "10\n");
-    assert_int_equal(mao_spike_watches_new(&w, 4), 0);
+    assert_int_equal(mao_spike_watches_new(&w, 4, 0), 0);
     assert_int_equal(mao_spike_watches_rescans(w, dir), 0);
     s_compare(w, dir);
     assert_int_equal(mao_spike_watches_rescans(w, dir), 1);
@@ -1002,7 +1002,7 @@ static void test_spike__watch_lists_again_when_events_are_lost(void **state)
     const char *dir = *state;
     char name[64];
     mao_spike_watches_t *w = NULL;
-    assert_int_equal(mao_spike_watches_new(&w, 4), 0);
+    assert_int_equal(mao_spike_watches_new(&w, 4, 0), 0);
     s_compare(w, dir);
     /* More events than the kernel queues for one watch (16384 by default). */
     long max = 16384;
@@ -1030,7 +1030,7 @@ static void test_spike__watch_survives_a_replaced_folder(void **state)
     assert_int_equal(mkdir(sub, 0755), 0);
     s_write(sub, "control-1.csv", "10\n");
     s_write(sub, "control-2.csv", "10\n");
-    assert_int_equal(mao_spike_watches_new(&w, 4), 0);
+    assert_int_equal(mao_spike_watches_new(&w, 4, 0), 0);
     s_compare(w, sub);
     /* A fresh clone replaces the folder. */
     assert_int_equal(mao_fs_rmtree(sub), 0);
@@ -1052,7 +1052,7 @@ static void test_spike__watch_survives_a_replaced_folder(void **state)
     mao_spike_watches_destroy(&w);
     /* Never there: not found, not followed. */
     assert_int_equal(mao_fs_rmtree(sub), 0);
-    assert_int_equal(mao_spike_watches_new(&w, 4), 0);
+    assert_int_equal(mao_spike_watches_new(&w, 4, 0), 0);
     assert_int_equal(mao_spike_watches_run(&r, w, sub, NULL), MAO_ENOTFOUND);
     assert_int_equal(mao_spike_watches_count(w), 0);
     mao_spike_watches_destroy(&w);
@@ -1081,7 +1081,7 @@ static void test_spike__watches_share_one_instance_and_keep_the_latest(void **st
     char sub[FOLDERS][512];
     mao_spike_watches_t *w = NULL;
     int before = s_inotify_fds();
-    assert_int_equal(mao_spike_watches_new(&w, KEPT), 0);
+    assert_int_equal(mao_spike_watches_new(&w, KEPT, 0), 0);
     assert_int_equal(s_inotify_fds(), before + 1);
     /* More folders than the kernel's default of 128 instances per user, and
      * more than the set keeps: every look still says what a listing says. */
@@ -1111,6 +1111,44 @@ static void test_spike__watches_share_one_instance_and_keep_the_latest(void **st
     assert_int_equal(s_inotify_fds(), before);
 }
 
+static void test_spike__watches_hold_a_bounded_number_of_names(void **state)
+{
+    const char *dir = *state;
+    char a[512], b[512], name[64];
+    mao_spike_watches_t *w = NULL;
+    snprintf(a, sizeof a, "%s/a", dir);
+    snprintf(b, sizeof b, "%s/b", dir);
+    assert_int_equal(mkdir(a, 0755), 0);
+    assert_int_equal(mkdir(b, 0755), 0);
+    for (int i = 0; i < 60; i++) {
+        snprintf(name, sizeof name, "control-%03d.csv", i);
+        s_write(a, name, "1\n");
+        s_write(b, name, "2\n");
+    }
+    assert_int_equal(mao_spike_watches_new(&w, 8, 100), 0);
+    s_compare(w, a);
+    assert_int_equal(mao_spike_watches_count(w), 1);
+    /* 120 names held would pass 100: the folder looked at longer ago goes. */
+    s_compare(w, b);
+    assert_int_equal(mao_spike_watches_count(w), 1);
+    assert_int_equal(mao_spike_watches_rescans(w, a), 0);
+    assert_int_equal(mao_spike_watches_rescans(w, b), 1);
+    /* One folder past the bound on its own is kept, and followed. */
+    for (int i = 60; i < 130; i++) {
+        snprintf(name, sizeof name, "control-%03d.csv", i);
+        s_write(b, name, "3\n");
+    }
+    s_compare(w, b);
+    assert_int_equal(mao_spike_watches_rescans(w, b), 1);
+    /* Another folder then: the big one goes, and comes back listed anew. */
+    s_compare(w, a);
+    assert_int_equal(mao_spike_watches_rescans(w, b), 0);
+    s_compare(w, b);
+    assert_int_equal(mao_spike_watches_rescans(w, b), 1);
+    assert_int_equal(mao_spike_watches_rescans(w, a), 0);
+    mao_spike_watches_destroy(&w);
+}
+
 int main(void)
 {
 #define T(name) cmocka_unit_test_setup_teardown(name, s_setup, s_teardown)
@@ -1119,6 +1157,7 @@ int main(void)
         T(test_spike__watch_lists_again_when_events_are_lost),
         T(test_spike__watch_survives_a_replaced_folder),
         T(test_spike__watches_share_one_instance_and_keep_the_latest),
+        T(test_spike__watches_hold_a_bounded_number_of_names),
         T(test_spike__defaults),
         T(test_spike__params_overrides),
         T(test_spike__invalid_arguments),
