@@ -40,7 +40,7 @@
 #define S_SUFFIX ".csv"
 #define S_SUFFIX_LEN 4
 #define S_DENTS_BUF (256 * 1024) /* one getdents64 call returns ~4,500 short names */
-#define S_WATCH_NAMES_MAX (1 << 20) /* names a watch set holds in all (~50 MB) */
+#define S_WATCH_NAMES_MAX (1 << 20) /* names a watch set holds in all by default (~50 MB) */
 #define S_MAD_SCALE 1.4826       /* MAD to a normal sigma */
 #define S_MEANAD_SCALE 1.2533    /* mean absolute deviation to a normal sigma, sqrt(pi/2) */
 #define S_QUOTE_MAX 48           /* file content or names repeated in an error */

@@ -1002,10 +1002,9 @@ static void s_schedules(coord_api_t *api, struct MHD_Connection *conn, const cha
             after = mao_now_ms() / 1000;
         mao_sched_preview(fires, (size_t)count, &n, sc->trigger, sc->anchor, after);
         json_t *list = json_array();
-        int64_t jitter_ms = mao_sched_jitter_ms(sc->tool, sc->jitter_s);
         for (size_t i = 0; i < n; i++) {
             char when[40];
-            mao_time_iso(when, sizeof when, fires[i] * 1000 + jitter_ms);
+            mao_time_iso(when, sizeof when, coord_sched_planned_ms(sc, fires[i]));
             json_array_append_new(list, json_string(when));
         }
         json_t *j = coord_sched_to_json(sc);

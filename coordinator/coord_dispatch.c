@@ -1180,7 +1180,7 @@ void coord_dispatch_record_slot(coord_server_t *self, coord_sched_t *sched, int6
         return;
     snprintf(run->schedule, sizeof run->schedule, "%s", sched->id);
     run->slot = slot;
-    run->planned_ms = slot * 1000 + mao_sched_jitter_ms(sched->tool, sched->jitter_s);
+    run->planned_ms = coord_sched_planned_ms(sched, slot);
     run->status = status;
     run->finished_ms = run->created_ms;
     snprintf(run->reason, sizeof run->reason, "%s", reason);

@@ -118,6 +118,11 @@ static int64_t s_jitter_ms(const coord_sched_t *s)
     return mao_sched_jitter_ms(s->tool, s->jitter_s);
 }
 
+int64_t coord_sched_planned_ms(const coord_sched_t *s, int64_t slot)
+{
+    return slot * 1000 + s_jitter_ms(s);
+}
+
 /* How far ahead a slot is claimed: S_LOOKAHEAD_MS, and at most half the
  * interval, so that a claim is decided before the next one is made. */
 static int64_t s_lookahead_ms(const coord_sched_t *s)
@@ -155,7 +160,7 @@ static int s_plan(coord_sched_t *s)
         return rc;
     }
     s->next_slot = next;
-    s->due_ms = next * 1000 + s_jitter_ms(s);
+    s->due_ms = coord_sched_planned_ms(s, next);
     s_key(s);
     return 0;
 }
@@ -677,7 +682,7 @@ static void s_handle(coord_server_t *server, coord_sched_t *s, int64_t slot, int
                      json_t *tool, int64_t started_ms)
 {
     char reason[320];
-    int64_t planned_ms = slot * 1000 + s_jitter_ms(s);
+    int64_t planned_ms = coord_sched_planned_ms(s, slot);
     s->last_slot = slot;
     if (now_ms - planned_ms > s->grace_s * 1000) {
         s_missed_reason(reason, sizeof reason, s, planned_ms, now_ms, started_ms);
@@ -972,7 +977,7 @@ void coord_sched_adopt(coord_server_t *server, coord_run_t *run)
     if (!s || run->sibling)
         return;
     if (!run->planned_ms && run->slot)
-        run->planned_ms = run->slot * 1000 + s_jitter_ms(s);
+        run->planned_ms = coord_sched_planned_ms(s, run->slot);
     if (run->gate) {
         /* A slot claimed ahead: decided when it comes (at once if it came
          * while we were away, with the grace time applying). */

@@ -102,6 +102,10 @@ size_t coord_scheds_count(coord_scheds_t *self);
 coord_sched_t *coord_scheds_first(coord_scheds_t *self);
 coord_sched_t *coord_scheds_next(coord_scheds_t *self);
 
+/* When slot `slot` (seconds since 1970, un-jittered) of `s` fires: the
+ * slot plus the schedule's jitter, in ms since 1970. */
+int64_t coord_sched_planned_ms(const coord_sched_t *s, int64_t slot);
+
 /* When the next schedule needs looking at (ms since 1970), or INT64_MAX. */
 int64_t coord_scheds_next_due(coord_scheds_t *self);
 

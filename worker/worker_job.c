@@ -32,6 +32,7 @@
 #define S_LOG_TAIL 16384 /* bytes of the container's log kept in the result */
 #define S_WAIT_SLICE 2   /* seconds per wait, so a cancel is seen within that */
 #define S_WATCHED_MAX 256 /* data folders a site keeps watched for the detector */
+#define S_WATCH_RETRY_MS 60000 /* a watch set that could not be made is tried again after */
 
 worker_job_t *worker_job_new(const char *run, long attempt, mao_tool_t *tool,
                              const worker_site_t *site)
@@ -583,12 +584,16 @@ static void s_detect(worker_job_t *job, const char *datadir, s_outcome_t *o)
         return;
     }
     pthread_mutex_lock(&site->watch_lock);
-    if (!site->watches && mao_spike_watches_new(&site->watches, S_WATCHED_MAX, 0) < 0 &&
-        !site->watches_failed) {
-        site->watches_failed = 1;
-        mao_log_warn("job", "watch.unavailable detail=\"%s\" effect=\"data folders are listed "
-                            "after every run\"",
-                     mao_error_last());
+    /* Without an inotify instance (the user's are all taken), tried again a
+     * minute later rather than at every run. */
+    int64_t now = mao_now_ms();
+    if (!site->watches && now >= site->watches_retry_ms &&
+        mao_spike_watches_new(&site->watches, S_WATCHED_MAX, 0) < 0) {
+        if (!site->watches_retry_ms)
+            mao_log_warn("job", "watch.unavailable detail=\"%s\" effect=\"data folders are "
+                                "listed after every run; tried again every minute\"",
+                         mao_error_last());
+        site->watches_retry_ms = now + S_WATCH_RETRY_MS;
     }
     if (site->watches)
         mao_spike_watches_run(&report, site->watches, datadir, &params);

@@ -54,7 +54,7 @@ typedef struct {
     pthread_mutex_t clone_lock; /* one clone at a time into importdir */
     pthread_mutex_t watch_lock;  /* guards the two below */
     struct mao_spike_watches_t *watches; /* data folders followed for the detector */
-    int watches_failed;          /* the set could not be made (logged once) */
+    int64_t watches_retry_ms;    /* the set could not be made: not tried again before */
     pthread_mutex_t docker_lock; /* guards the pool below */
     struct worker_docker_t *docker_pool[16]; /* opened Docker handles, idle */
     int docker_idle;            /* handles in the pool */
