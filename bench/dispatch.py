@@ -303,7 +303,10 @@ class Bench:
         if not self.args.coordinator_nice:
             return
         for tid in os.listdir(f"/proc/{self.coord.pid}/task"):
-            os.setpriority(os.PRIO_PROCESS, int(tid), self.args.coordinator_nice)
+            try:
+                os.setpriority(os.PRIO_PROCESS, int(tid), self.args.coordinator_nice)
+            except ProcessLookupError:
+                pass  # a short-lived thread (a start-up helper) already gone
 
     def start(self):
         a, env = self.args, self.env
