@@ -61,6 +61,9 @@ static int s_pack(msgpack_packer *pk, const json_t *v, int depth)
     return MAO_EINVAL;
 }
 
+/* Below glibc's large requests (1 KiB), with room for its headers. */
+#define S_SMALL 960
+
 int mao_msg_encode(const json_t *msg, char **out, size_t *len)
 {
     msgpack_sbuffer buf;
@@ -69,7 +72,14 @@ int mao_msg_encode(const json_t *msg, char **out, size_t *len)
         mao_error_set("a message must be an object");
         return MAO_EINVAL;
     }
+    /* Starts small: msgpack's first buffer is 8 KiB, and glibc tidies its
+     * free lists at every allocation that large, once per message. */
     msgpack_sbuffer_init(&buf);
+    if (!(buf.data = malloc(S_SMALL))) {
+        mao_error_set("out of memory");
+        return MAO_ENOMEM;
+    }
+    buf.alloc = S_SMALL;
     msgpack_packer_init(&pk, &buf, msgpack_sbuffer_write);
     int rc = s_pack(&pk, msg, 0);
     if (rc == 0 && buf.size > MAO_MSG_MAX) {
@@ -306,7 +316,8 @@ static int s_prescan(const unsigned char *p, size_t len)
 
 int mao_msg_decode(json_t **out, const void *data, size_t len)
 {
-    msgpack_unpacked result;
+    msgpack_zone zone;
+    msgpack_object obj;
     size_t offset = 0;
     int rc;
 
@@ -317,27 +328,35 @@ int mao_msg_decode(json_t **out, const void *data, size_t len)
     }
     if ((rc = s_prescan(data, len)) < 0)
         return rc;
-    msgpack_unpacked_init(&result);
-    msgpack_unpack_return ret = msgpack_unpack_next(&result, data, len, &offset);
-    if (ret != MSGPACK_UNPACK_SUCCESS) {
-        mao_error_set(ret == MSGPACK_UNPACK_CONTINUE ? "frame is truncated"
-                                                     : "frame is not msgpack");
-        rc = MAO_EMALFORMED;
-        goto cleanup;
+    /* The objects' zone starts small for the same reason as the encoder's
+     * buffer (msgpack_unpack_next would take 8 KiB for every message). */
+    if (!msgpack_zone_init(&zone, S_SMALL)) {
+        mao_error_set("out of memory");
+        return MAO_ENOMEM;
     }
-    if (offset != len) {
+    switch (msgpack_unpack(data, len, &offset, &zone, &obj)) {
+    case MSGPACK_UNPACK_SUCCESS:
+        if (obj.type != MSGPACK_OBJECT_MAP) {
+            mao_error_set("message is not a map");
+            rc = MAO_EMALFORMED;
+        } else {
+            rc = s_convert(out, &obj, 0);
+        }
+        break;
+    case MSGPACK_UNPACK_EXTRA_BYTES:
         mao_error_set("%zu bytes follow the message", len - offset);
         rc = MAO_EMALFORMED;
-        goto cleanup;
-    }
-    if (result.data.type != MSGPACK_OBJECT_MAP) {
-        mao_error_set("message is not a map");
+        break;
+    case MSGPACK_UNPACK_CONTINUE:
+        mao_error_set("frame is truncated");
         rc = MAO_EMALFORMED;
-        goto cleanup;
+        break;
+    default:
+        mao_error_set("frame is not msgpack");
+        rc = MAO_EMALFORMED;
+        break;
     }
-    rc = s_convert(out, &result.data, 0);
-cleanup:
-    msgpack_unpacked_destroy(&result);
+    msgpack_zone_destroy(&zone);
     return rc;
 }
 

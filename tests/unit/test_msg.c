@@ -53,6 +53,32 @@ static void test_msg__round_trip_every_type(void **state)
     json_decref(result);
 }
 
+/* Messages far past the encoder's first buffer and the decoder's first zone
+ * chunk (both under 1 KiB): many objects, nested, and long strings. */
+static void test_msg__round_trip_large(void **state)
+{
+    json_t *msg = mao_msg_new("result");
+    json_t *report = json_object();
+    char key[32], text[3000];
+    memset(text, 'v', sizeof text - 1);
+    text[sizeof text - 1] = '\0';
+    for (int i = 0; i < 2000; i++) {
+        snprintf(key, sizeof key, "k%d", i);
+        json_object_set_new(report, key, i % 3 == 0   ? json_integer(i)
+                                         : i % 3 == 1 ? json_pack("[i, f, s]", i, i / 7.0, key)
+                                                      : json_string(key));
+    }
+    json_object_set_new(msg, "report", report);
+    json_object_set_new(msg, "log_tail", json_string(text));
+    char *buf = NULL;
+    size_t len = 0;
+    assert_int_equal(mao_msg_encode(msg, &buf, &len), 0);
+    assert_true(len > 30000);
+    free(buf);
+    s_round_trip(msg);
+    json_decref(msg);
+}
+
 static void s_expect_malformed(const void *data, size_t len, const char *fragment)
 {
     json_t *out = (json_t *)1;
@@ -188,6 +214,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_msg__round_trip_every_type),
+        cmocka_unit_test(test_msg__round_trip_large),
         cmocka_unit_test(test_msg__hostile_frames),
         cmocka_unit_test(test_msg__schema),
         cmocka_unit_test(test_msg__encode_limits),
