@@ -75,12 +75,43 @@ static void s_send_simple(coord_server_t *self, const char *worker, const char *
     json_decref(msg);
 }
 
-/* Publishes an event: a topic frame, then a msgpack map. */
+/* Subscriptions and their ends, as the XPUB socket passes them on: the
+ * first subscription to a topic and the last one's end (ended connections
+ * included), so `subscribed` counts the topics someone listens to. */
+static void s_read_subscriptions(coord_server_t *self)
+{
+    while (zsock_events(self->pub) & ZMQ_POLLIN) {
+        zframe_t *frame = zframe_recv(self->pub);
+        if (!frame)
+            return;
+        if (zframe_size(frame) >= 1 && zframe_data(frame)[0] == 1)
+            self->subscribed++;
+        else if (zframe_size(frame) >= 1 && zframe_data(frame)[0] == 0 && self->subscribed > 0)
+            self->subscribed--;
+        zframe_destroy(&frame);
+    }
+}
+
+static int s_on_subscription(zloop_t *loop, zsock_t *reader, void *arg)
+{
+    s_read_subscriptions(arg);
+    return 0;
+}
+
+/* Publishes an event: a topic frame, then a msgpack map.  With nobody
+ * subscribed (subscriptions that arrived are read first) the event is
+ * dropped here, as the socket would drop it, without being encoded. */
 static void s_publish(coord_server_t *self, const char *topic, json_t *event)
 {
     char *buf = NULL;
     size_t len = 0;
     char when[40];
+    if (!self->subscribed)
+        s_read_subscriptions(self);
+    if (!self->subscribed) {
+        json_decref(event);
+        return;
+    }
     mao_time_iso(when, sizeof when, mao_now_ms());
     json_object_set_new(event, "v", json_integer(MAO_MSG_VERSION));
     json_object_set_new(event, "type", json_string(topic));
@@ -1320,7 +1351,8 @@ json_t *coord_dispatch_workers_json(coord_server_t *self)
 int coord_dispatch_bind(coord_server_t *self)
 {
     self->router = zsock_new(ZMQ_ROUTER);
-    self->pub = zsock_new(ZMQ_PUB);
+    self->pub = zsock_new(ZMQ_XPUB);
+    self->subscribed = 0;
     if (!self->router || !self->pub)
         return MAO_ENOMEM;
     zsock_set_maxmsgsize(self->router, MAO_MSG_MAX + 4096);
@@ -1344,6 +1376,7 @@ int coord_dispatch_bind(coord_server_t *self)
         return MAO_EFAIL;
     }
     zloop_reader(self->loop, self->router, s_on_router, self);
+    zloop_reader(self->loop, self->pub, s_on_subscription, self);
     return 0;
 }
 

@@ -74,7 +74,8 @@ typedef struct coord_server_t {
     int stepped_down;              /* another leads now: the process starts over as a standby */
     zloop_t *loop;                 /* the reactor of the main thread */
     zsock_t *router;               /* workers connect here */
-    zsock_t *pub;                  /* events go out here */
+    zsock_t *pub;                  /* events go out here (XPUB: subscriptions come in) */
+    int subscribed;                /* topics subscribed to; none: events are not made */
     int wake_fd;                   /* eventfd: wakes the reactor (API threads, recorder) */
     char importdir[4096];          /* where POST /retrieve clones datasets */
     int allow_local;               /* local dataset paths allowed at this site */

@@ -2,8 +2,10 @@
 commands of the worker's user in the dataset folder, for sites without
 Docker and for measuring the orchestration itself."""
 
+import json
 import os
 import subprocess
+import time
 
 from harness import BIN, check, check_eq, main, wait_for, write_config
 
@@ -91,6 +93,41 @@ def test_history_kept_to_its_bound(env):
     check_eq(left, sorted(ids)[-len(left):], "the ones kept are the newest")
     r = env.maoctl("tool", "history", "quick", "-o", "json")
     check_eq(len(r.json()), len(left), "history shows what etcd keeps")
+
+
+def test_events_reach_whoever_listens(env):
+    """Events are made only while someone subscribes: every subscriber gets
+    them, one leaving does not stop them for another, and one coming after
+    all have left gets them again."""
+    env.start_coordinator(env.etcd())
+    env.start_worker(config={"WORKER": {"runtime": "exec"}})
+    env.tool("quick", "none", command=["true"])
+
+    def watch(count, topic="run.finished"):
+        return env.maoctl_bg("watch", "--topic", topic, "--count", str(count),
+                             "--timeout", "60", "-o", "json")
+
+    def run_while(*watchers):
+        deadline = time.time() + 55
+        while any(w.poll() is None for w in watchers) and time.time() < deadline:
+            env.http("POST", "/v1/tools/quick/runs", {})
+            time.sleep(0.3)
+
+    def topics(w, label):
+        out, err = w.communicate(timeout=30)
+        check_eq(w.returncode, 0, label + ": " + err)
+        return [json.loads(line)["topic"] for line in out.splitlines() if line.strip()]
+
+    # Two topics: the one that leaves ends a subscription of its own.
+    long, short = watch(12, "run."), watch(1)
+    run_while(short)
+    check_eq(topics(short, "a subscriber that wants one event"), ["run.finished"], "it got it")
+    run_while(long)
+    got = topics(long, "a subscriber that stays after the other left")
+    check(len(got) == 12 and all(t.startswith("run.") for t in got), "it got every one", got)
+    late = watch(1)
+    run_while(late)
+    check_eq(topics(late, "a subscriber after all had left"), ["run.finished"], "it got one")
 
 
 def test_bad_runtime_is_refused(env):
