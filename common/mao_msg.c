@@ -380,17 +380,19 @@ typedef struct {
 static const s_schema_t s_schemas[] = {
     {"hello",
      {{"worker", F_ID, 1}, {"site", F_NAME, 1}, {"capacity", F_INT, 1}, {"labels", F_OBJ, 0},
-      {"version", F_STR, 0}, {"running", F_ARR_STR, 0}, {"spooled", F_ARR_STR, 0}}},
+      {"version", F_STR, 0}, {"running", F_ARR_STR, 0}, {"spooled", F_ARR_STR, 0},
+      {"batched_acks", F_BOOL, 0}}},
     {"heartbeat", {{"running", F_ARR_STR, 0}, {"stopping", F_BOOL, 0}}},
     {"job",
-     {{"run", F_ID, 1}, {"tool", F_OBJ, 1}, {"attempt", F_INT, 0}, {"timeout_s", F_INT, 0}}},
+     {{"run", F_ID, 1}, {"tool", F_OBJ, 1}, {"attempt", F_INT, 0}, {"timeout_s", F_INT, 0},
+      {"acks", F_ARR_STR, 0}}},
     {"accepted", {{"run", F_ID, 1}, {"ok", F_BOOL, 1}, {"reason", F_STR, 0}}},
     {"result",
      {{"run", F_ID, 1}, {"status", F_STR, 1}, {"exit_code", F_INT, 0}, {"reason", F_STR, 0},
       {"started_at", F_NUM, 0}, {"finished_at", F_NUM, 0}, {"image_digest", F_STR, 0},
       {"log_tail", F_STR, 0}, {"report", F_OBJ, 0}, {"attempt", F_INT, 0},
       {"failure", F_STR, 0}, {"cancelled", F_BOOL, 0}}},
-    {"result_ack", {{"run", F_ID, 1}}},
+    {"result_ack", {{"run", F_ID, 1}, {"runs", F_ARR_STR, 0}}},
     {"cancel", {{"run", F_ID, 1}, {"reason", F_STR, 0}}},
 };
 

@@ -37,6 +37,10 @@
  * it runs), and a claim found still gated is decided again as it was, so
  * only readers of the store see a short run as queued until its end. */
 #define S_RUNNING_WRITE_MS 1000
+/* A worker's acknowledgements wait this long for a job to carry them, and go
+ * in one message at this many. */
+#define S_ACK_HOLD_MS 250
+#define S_ACKS_MAX 64
 
 static const double s_buckets[COORD_DURATION_BUCKETS] = {0.5, 1,   2.5, 5,   10,   30,
                                                          60,  120, 300, 600, 1800, 3600};
@@ -73,6 +77,44 @@ static void s_send_simple(coord_server_t *self, const char *worker, const char *
         json_object_set_new(msg, "reason", json_string(reason));
     s_send(self, worker, msg);
     json_decref(msg);
+}
+
+/* Acknowledgements for a worker that takes them together (batched_acks):
+ * held until a job goes to it, which carries them, or until S_ACK_HOLD_MS
+ * have passed, when one result_ack carries them all.  A busy worker gets
+ * no message of its own per run. */
+static void s_flush_acks(coord_server_t *self, coord_worker_t *w)
+{
+    size_t n = w->acks ? json_array_size(w->acks) : 0;
+    if (n == 0)
+        return;
+    json_t *msg = mao_msg_new("result_ack");
+    json_object_set(msg, "run", json_array_get(w->acks, 0));
+    if (n > 1) {
+        json_array_remove(w->acks, 0);
+        json_object_set(msg, "runs", w->acks);
+    }
+    s_send(self, w->id, msg);
+    json_decref(msg);
+    json_array_clear(w->acks);
+}
+
+static void s_ack(coord_server_t *self, const char *worker, const char *run, int64_t now)
+{
+    coord_worker_t *w = zhashx_lookup(self->workers, worker);
+    if (!w || !w->batched_acks) {
+        s_send_simple(self, worker, "result_ack", run, NULL);
+        return;
+    }
+    if (!w->acks && !(w->acks = json_array())) {
+        s_send_simple(self, worker, "result_ack", run, NULL);
+        return;
+    }
+    if (json_array_size(w->acks) == 0)
+        w->acks_since_ms = now;
+    json_array_append_new(w->acks, json_string(run));
+    if (json_array_size(w->acks) >= S_ACKS_MAX)
+        s_flush_acks(self, w);
 }
 
 /* Subscriptions and their ends, as the XPUB socket passes them on: the
@@ -421,6 +463,10 @@ static void s_dispatch(coord_server_t *self)
             json_object_set(job, "tool", run->tool_record);
             if (run->timeout_s)
                 json_object_set_new(job, "timeout_s", json_integer(run->timeout_s));
+            if (w->acks && json_array_size(w->acks) > 0) {
+                json_object_set_new(job, "acks", w->acks);
+                w->acks = NULL;
+            }
             s_send(self, w->id, job);
             json_decref(job);
             if (run->planned_ms)
@@ -502,6 +548,7 @@ static void s_on_hello(coord_server_t *self, const char *from, json_t *msg)
     w->labels = json_incref(json_object_get(msg, "labels") ?: json_object());
     snprintf(w->version, sizeof w->version, "%s",
              json_string_value(json_object_get(msg, "version")) ?: "");
+    w->batched_acks = json_is_true(json_object_get(msg, "batched_acks"));
     w->last_seen_ms = now;
     if (!w->up) {
         w->up = 1;
@@ -883,6 +930,7 @@ static int s_on_wake(zloop_t *loop, zmq_pollitem_t *item, void *arg)
     if (s_lead_check(self) < 0)
         return -1;
     uint64_t durable = coord_store_durable(self->store);
+    int64_t now = mao_now_ms();
     pthread_mutex_lock(&self->lock);
     /* Results whose final record is durable are acknowledged.  The list is
      * in the order the results came, which is nearly the order of their
@@ -900,7 +948,7 @@ static int s_on_wake(zloop_t *loop, zmq_pollitem_t *item, void *arg)
         }
         run->recorded = 1;
         if (run->ack_to[0]) {
-            s_send_simple(self, run->ack_to, "result_ack", run->id, NULL);
+            s_ack(self, run->ack_to, run->id, now);
             run->ack_to[0] = '\0';
         }
         zlistx_delete(self->acks, zlistx_cursor(self->acks));
@@ -1071,6 +1119,8 @@ int coord_dispatch_cron(zloop_t *loop, int timer_id, void *arg)
     if (publish)
         self->last_members_ms = now;
     for (coord_worker_t *w = zhashx_first(self->workers); w; w = zhashx_next(self->workers)) {
+        if (w->acks && json_array_size(w->acks) > 0 && now - w->acks_since_ms >= S_ACK_HOLD_MS)
+            s_flush_acks(self, w);
         if (!w->up)
             continue;
         if (now - w->last_seen_ms > self->liveness_ms) {

@@ -40,6 +40,7 @@ static void s_free_worker(void **item)
     coord_worker_t *w = *item;
     if (w) {
         json_decref(w->labels);
+        json_decref(w->acks);
         free(w);
     }
     *item = NULL;

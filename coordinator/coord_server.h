@@ -44,6 +44,9 @@ typedef struct {
     int64_t since_ms;      /* up (or down) since */
     int64_t refused_ms;    /* it last said "at capacity" */
     long in_flight;        /* runs assigned to it, dispatched or running */
+    int batched_acks;      /* it takes acknowledgements in jobs and several per result_ack */
+    json_t *acks;          /* run ids of its recorded results not yet acknowledged; owned */
+    int64_t acks_since_ms; /* when the oldest of them was recorded */
 } coord_worker_t;
 
 #define COORD_DURATION_BUCKETS 12

@@ -17,9 +17,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define S_RESEND_MS 5000 /* unacknowledged results are sent again this often */
+#define S_RESEND_AGE_MS 1000 /* ... once they are this old (acknowledgements wait 250 ms) */
 
 /* ---- sending ---------------------------------------------------------------------- */
 
@@ -81,6 +83,7 @@ static void s_hello(worker_agent_t *self)
     json_object_set_new(msg, "capacity", json_integer(self->capacity));
     json_object_set(msg, "labels", self->labels);
     json_object_set_new(msg, "version", json_string(MAO_VERSION));
+    json_object_set_new(msg, "batched_acks", json_true());
     json_object_set_new(msg, "running", s_running_ids(self));
     json_object_set_new(msg, "spooled", s_spooled_ids(self));
     s_send(self, msg);
@@ -88,9 +91,11 @@ static void s_hello(worker_agent_t *self)
     self->last_hello_ms = mao_now_ms();
 }
 
-/* Sends every spooled result again (the coordinator acknowledges each once it
- * is recorded; duplicates are recorded once). */
-static void s_resend_spool(worker_agent_t *self)
+/* Sends the spooled results again (the coordinator acknowledges each once it
+ * is recorded; duplicates are recorded once): those written at least
+ * `min_age_ms` ago, so that results just sent and on their way to being
+ * acknowledged do not go twice. */
+static void s_resend_spool(worker_agent_t *self, int64_t min_age_ms)
 {
     json_t *ids = s_spooled_ids(self);
     size_t i;
@@ -98,7 +103,11 @@ static void s_resend_spool(worker_agent_t *self)
     json_array_foreach(ids, i, id) {
         char path[4200];
         char *text = NULL;
+        struct stat st;
         if (worker_job_spool_path(path, sizeof path, &self->site, json_string_value(id)) < 0 ||
+            (min_age_ms > 0 && (stat(path, &st) < 0 ||
+                                (int64_t)st.st_mtime * 1000 + st.st_mtim.tv_nsec / 1000000 >
+                                    mao_now_ms() - min_age_ms)) ||
             mao_fs_read(path, MAO_MSG_MAX, &text, NULL) < 0)
             continue;
         json_t *result = mao_json_parse(text, strlen(text), "spooled result");
@@ -266,8 +275,23 @@ static void s_accepted(worker_agent_t *self, const char *run, int ok, const char
     json_decref(msg);
 }
 
+static void s_on_ack(worker_agent_t *self, const char *run)
+{
+    if (worker_job_spool_done(&self->site, run))
+        mao_log_debug("worker", "result.acknowledged run=%s", run);
+}
+
+/* Acknowledgements that came together: a job's `acks`, a result_ack's `runs`. */
+static void s_on_acks(worker_agent_t *self, json_t *ids)
+{
+    size_t i;
+    json_t *id;
+    json_array_foreach(ids, i, id) s_on_ack(self, json_string_value(id));
+}
+
 static void s_on_job(worker_agent_t *self, json_t *msg)
 {
+    s_on_acks(self, json_object_get(msg, "acks"));
     const char *run = json_string_value(json_object_get(msg, "run"));
     long attempt = (long)json_integer_value(json_object_get(msg, "attempt"));
     char path[4200];
@@ -279,7 +303,7 @@ static void s_on_job(worker_agent_t *self, json_t *msg)
     if (worker_job_spool_path(path, sizeof path, &self->site, run) == 0 &&
         access(path, F_OK) == 0) {
         s_accepted(self, run, 1, NULL); /* done already: its result goes again */
-        s_resend_spool(self);
+        s_resend_spool(self, 0);
         return;
     }
     if (self->stopping || (long)zlistx_size(self->jobs) >= self->capacity) {
@@ -318,12 +342,6 @@ static void s_on_job(worker_agent_t *self, json_t *msg)
     s_accepted(self, run, 1, NULL);
 }
 
-static void s_on_ack(worker_agent_t *self, const char *run)
-{
-    if (worker_job_spool_done(&self->site, run))
-        mao_log_debug("worker", "result.acknowledged run=%s", run);
-}
-
 static int s_on_dealer(zloop_t *loop, zsock_t *reader, void *arg)
 {
     worker_agent_t *self = arg;
@@ -354,12 +372,13 @@ static int s_on_dealer(zloop_t *loop, zsock_t *reader, void *arg)
         } else if (!self->welcomed) {
             self->welcomed = 1;
             mao_log_info("worker", "connected coordinator=%s", self->coordinator);
-            s_resend_spool(self);
+            s_resend_spool(self, 0);
         }
     } else if (strcmp(type, "job") == 0) {
         s_on_job(self, msg);
     } else if (strcmp(type, "result_ack") == 0) {
         s_on_ack(self, json_string_value(json_object_get(msg, "run")));
+        s_on_acks(self, json_object_get(msg, "runs"));
     } else if (strcmp(type, "cancel") == 0) {
         const char *run = json_string_value(json_object_get(msg, "run"));
         worker_job_t *job = s_find_job(self, run);
@@ -428,7 +447,7 @@ static int s_cron(zloop_t *loop, int timer_id, void *arg)
         self->last_beat_ms = now;
     }
     if (self->welcomed && now - self->last_resend_ms >= S_RESEND_MS)
-        s_resend_spool(self);
+        s_resend_spool(self, S_RESEND_AGE_MS);
     return 0;
 }
 

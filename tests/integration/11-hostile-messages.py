@@ -1,5 +1,6 @@
 """Malformed, truncated and oversized messages sent to the coordinator's and
-to a worker's ZeroMQ sockets are logged and dropped; both keep serving."""
+to a worker's ZeroMQ sockets are logged and dropped; both keep serving.  And
+what a worker of an older version is sent."""
 
 import time
 
@@ -138,6 +139,62 @@ def test_worker_survives_a_hostile_coordinator(env):
     check(r.rc == 0, "the worker runs jobs for the real coordinator", r)
     worker.stop_clean()
     real.stop_clean()
+
+
+def test_acknowledgements_alone_or_together(env):
+    """A worker that does not say `batched_acks` (an older one) gets one
+    result_ack per result; one that does gets them together, in jobs or in
+    one result_ack; every result is acknowledged either way."""
+    coord = env.start_coordinator(env.etcd())
+    env.tool("quick", "none", command=["true"])
+    ctx = zmq.Context()
+
+    def serve(name, batched, runs):
+        peer = ctx.socket(zmq.DEALER)
+        peer.setsockopt(zmq.IDENTITY, name.encode())
+        peer.setsockopt(zmq.LINGER, 0)
+        peer.connect(coord.cfg["COORDINATOR"]["workers"])
+        hello = {"v": 1, "type": "hello", "worker": name, "site": "x", "capacity": 4}
+        if batched:
+            hello["batched_acks"] = True
+        peer.send(msgpack.packb(hello))
+        wait_for(f"{name} to be up", lambda: any(
+            w["id"] == name and w["state"] == "up" for w in env.http("GET", "/v1/workers")[1]))
+        ids = env.queue_runs("quick", runs)
+        acked, acks, jobs_with_acks = [], [], 0
+        deadline = time.time() + 30
+        while set(acked) != set(ids) and time.time() < deadline:
+            if not peer.poll(200):
+                continue
+            msg = msgpack.unpackb(peer.recv())
+            if msg["type"] == "job":
+                jobs_with_acks += bool(msg.get("acks"))
+                acked += msg.get("acks", [])
+                now = int(time.time() * 1000)
+                peer.send(msgpack.packb({"v": 1, "type": "accepted", "run": msg["run"],
+                                         "ok": True}))
+                peer.send(msgpack.packb({
+                    "v": 1, "type": "result", "run": msg["run"], "attempt": msg["attempt"],
+                    "tool": "quick", "worker": name, "site": "x", "status": "succeeded",
+                    "exit_code": 0, "started_at": now, "finished_at": now}))
+            elif msg["type"] == "result_ack":
+                acks.append(msg)
+                acked += [msg["run"]] + msg.get("runs", [])
+        check_eq(sorted(acked), sorted(ids), f"{name}: every result acknowledged once")
+        for run in ids:
+            check_eq(env.http("GET", f"/v1/runs/{run}")[1]["status"], "succeeded",
+                     f"{name}: run {run} recorded")
+        peer.send(msgpack.packb({"v": 1, "type": "heartbeat", "stopping": True}))
+        peer.close()
+        return acks, jobs_with_acks
+
+    acks, jobs_with_acks = serve("older", False, 4)
+    check(len(acks) == 4 and not any("runs" in a for a in acks) and jobs_with_acks == 0,
+          "an older worker: one result_ack per result", acks)
+    acks, jobs_with_acks = serve("newer", True, 4)
+    check(len(acks) + jobs_with_acks < 4, "a newer worker: fewer messages than results", acks)
+    ctx.term()
+    coord.stop_clean()
 
 
 if __name__ == "__main__":
