@@ -59,6 +59,9 @@ static void s_send(coord_server_t *self, const char *worker, json_t *msg)
     zmsg_addstr(out, worker);
     zmsg_addmem(out, buf, len);
     free(buf);
+    coord_worker_t *w = zhashx_lookup(self->workers, worker);
+    if (w)
+        w->sent_ms = mao_now_ms(); /* any message says we are alive */
     if (zmsg_send(&out, self->router) < 0) {
         /* ROUTER_MANDATORY: the worker is not connected.  Liveness deals with it. */
         mao_log_debug("dispatch", "send.failed worker=%s error=\"%s\"", worker,
@@ -1112,9 +1115,6 @@ int coord_dispatch_cron(zloop_t *loop, int timer_id, void *arg)
         }
     }
     pthread_mutex_lock(&self->lock);
-    int beat = now - self->last_beat_ms >= self->heartbeat_ms;
-    if (beat)
-        self->last_beat_ms = now;
     int publish = atomic_load(&self->leading) && now - self->last_members_ms >= S_MEMBERS_MS;
     if (publish)
         self->last_members_ms = now;
@@ -1129,7 +1129,7 @@ int coord_dispatch_cron(zloop_t *loop, int timer_id, void *arg)
             s_worker_down(self, w, why);
             continue;
         }
-        if (beat)
+        if (now - w->sent_ms >= self->heartbeat_ms)
             s_send_simple(self, w->id, "heartbeat", NULL, NULL);
         if (publish)
             s_record_worker(self, w);

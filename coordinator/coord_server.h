@@ -47,6 +47,7 @@ typedef struct {
     int batched_acks;      /* it takes acknowledgements in jobs and several per result_ack */
     json_t *acks;          /* run ids of its recorded results not yet acknowledged; owned */
     int64_t acks_since_ms; /* when the oldest of them was recorded */
+    int64_t sent_ms;       /* when we last sent it anything (a heartbeat is due heartbeat_ms after) */
 } coord_worker_t;
 
 #define COORD_DURATION_BUCKETS 12
@@ -97,7 +98,6 @@ typedef struct coord_server_t {
     int sched_timer_id;            /* the one-shot timer for the next schedule; -1: none */
     int64_t sched_timer_due;       /* when it fires */
     int64_t last_queue_try_ms;     /* when reading it back was last tried */
-    int64_t last_beat_ms;          /* when the reactor last beat to the workers */
     int64_t last_etcd_check_ms;    /* when the cron last pinged etcd */
     int64_t last_members_ms;       /* when the workers were last published in etcd */
     pthread_mutex_t retrieve_lock; /* one dataset clone at a time into importdir */

@@ -44,6 +44,7 @@ static int s_send(worker_agent_t *self, json_t *msg)
         zframe_destroy(&frame);
         return MAO_EUNAVAILABLE;
     }
+    self->last_beat_ms = mao_now_ms(); /* any message says we are alive */
     return 0;
 }
 
@@ -289,9 +290,8 @@ static void s_on_acks(worker_agent_t *self, json_t *ids)
     json_array_foreach(ids, i, id) s_on_ack(self, json_string_value(id));
 }
 
-static void s_on_job(worker_agent_t *self, json_t *msg)
+static void s_take_job(worker_agent_t *self, json_t *msg)
 {
-    s_on_acks(self, json_object_get(msg, "acks"));
     const char *run = json_string_value(json_object_get(msg, "run"));
     long attempt = (long)json_integer_value(json_object_get(msg, "attempt"));
     char path[4200];
@@ -340,6 +340,14 @@ static void s_on_job(worker_agent_t *self, json_t *msg)
     mao_log_info("worker", "job.accepted run=%s tool=%s attempt=%ld", run, job->tool.name,
                  attempt);
     s_accepted(self, run, 1, NULL);
+}
+
+/* A job, and the acknowledgements it carries: those after, so that the run
+ * starts first. */
+static void s_on_job(worker_agent_t *self, json_t *msg)
+{
+    s_take_job(self, msg);
+    s_on_acks(self, json_object_get(msg, "acks"));
 }
 
 static int s_on_dealer(zloop_t *loop, zsock_t *reader, void *arg)
@@ -421,7 +429,8 @@ static int s_on_jobs_done(zloop_t *loop, zmq_pollitem_t *item, void *arg)
  * The worker's periodic timer, every quarter heartbeat (100 to 250 ms).
  * Duties:
  *  - say hello again while the coordinator has not answered one;
- *  - send a heartbeat (with the runs in flight) every heartbeat_ms;
+ *  - send a heartbeat (with the runs in flight) once nothing else went out
+ *    for heartbeat_ms;
  *  - reconnect when the coordinator has been silent for liveness_ms;
  *  - send spooled, unacknowledged results again every S_RESEND_MS.
  */

@@ -36,7 +36,7 @@ typedef struct {
     int welcomed;            /* the coordinator answered our hello */
     int64_t last_heard_ms;   /* when the coordinator last said anything */
     int64_t last_hello_ms;   /* when we last sent hello */
-    int64_t last_beat_ms;    /* when we last sent a heartbeat */
+    int64_t last_beat_ms;    /* when we last sent anything (a heartbeat is due heartbeat_ms after) */
     int64_t last_resend_ms;  /* when spooled results were last sent again */
     zlistx_t *jobs;          /* running worker_job_t *, owned */
     worker_pool_t *pool;     /* the threads that run them */
