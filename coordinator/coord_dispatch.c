@@ -151,9 +151,9 @@ static void s_publish(coord_server_t *self, const char *topic, json_t *event)
     char *buf = NULL;
     size_t len = 0;
     char when[40];
-    if (!self->subscribed)
+    if (self->pub && !self->subscribed)
         s_read_subscriptions(self);
-    if (!self->subscribed) {
+    if (!self->pub || !self->subscribed) {
         json_decref(event);
         return;
     }
