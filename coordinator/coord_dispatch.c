@@ -548,7 +548,8 @@ static void s_on_hello(coord_server_t *self, const char *from, json_t *msg)
     if (w->capacity < 1)
         w->capacity = 1;
     json_decref(w->labels);
-    w->labels = json_incref(json_object_get(msg, "labels") ?: json_object());
+    json_t *labels = json_object_get(msg, "labels");
+    w->labels = labels ? json_incref(labels) : json_object();
     snprintf(w->version, sizeof w->version, "%s",
              json_string_value(json_object_get(msg, "version")) ?: "");
     w->batched_acks = json_is_true(json_object_get(msg, "batched_acks"));
