@@ -18,6 +18,7 @@ import os
 import re
 import shutil
 import signal
+import random
 import socket
 import socketserver
 import subprocess
@@ -48,7 +49,23 @@ def _die_with_parent():
 
 
 def free_port():
-    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    """A TCP port on 127.0.0.1 that was free a moment ago, below the kernel's
+    range of ephemeral ports: one from that range may be taken, before the
+    server binds it, as the local port of some process's outgoing connection
+    (a coordinator's own, to etcd or PostgreSQL, made before it binds)."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            low = int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 32768
+    for _ in range(200):
+        port = random.randrange(max(1024, low - 12000), low)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
