@@ -105,11 +105,7 @@ static void s_flush_acks(coord_server_t *self, coord_worker_t *w)
 static void s_ack(coord_server_t *self, const char *worker, const char *run, int64_t now)
 {
     coord_worker_t *w = zhashx_lookup(self->workers, worker);
-    if (!w || !w->batched_acks) {
-        s_send_simple(self, worker, "result_ack", run, NULL);
-        return;
-    }
-    if (!w->acks && !(w->acks = json_array())) {
+    if (!w || !w->batched_acks || (!w->acks && !(w->acks = json_array()))) {
         s_send_simple(self, worker, "result_ack", run, NULL);
         return;
     }

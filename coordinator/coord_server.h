@@ -85,7 +85,7 @@ typedef struct coord_server_t {
     int allow_local;               /* local dataset paths allowed at this site */
     char workers_endpoint[256];    /* as configured */
     char events_endpoint[256];
-    long heartbeat_ms;             /* how often we beat to each worker */
+    long heartbeat_ms;             /* the longest a worker goes without a message from us */
     long liveness_ms;              /* a worker silent this long is down */
     long dispatch_timeout_ms;      /* a job not accepted this long goes back to the queue */
     long keep_finished;            /* finished runs kept in memory */

@@ -44,7 +44,7 @@ static int s_send(worker_agent_t *self, json_t *msg)
         zframe_destroy(&frame);
         return MAO_EUNAVAILABLE;
     }
-    self->last_beat_ms = mao_now_ms(); /* any message says we are alive */
+    self->last_sent_ms = mao_now_ms(); /* any message says we are alive */
     return 0;
 }
 
@@ -92,6 +92,15 @@ static void s_hello(worker_agent_t *self)
     self->last_hello_ms = mao_now_ms();
 }
 
+/* The file was written within the last `ms` (or cannot be looked at). */
+static int s_written_within(const char *path, int64_t ms)
+{
+    struct stat st;
+    if (stat(path, &st) < 0)
+        return 1;
+    return (int64_t)st.st_mtim.tv_sec * 1000 + st.st_mtim.tv_nsec / 1000000 > mao_now_ms() - ms;
+}
+
 /* Sends the spooled results again (the coordinator acknowledges each once it
  * is recorded; duplicates are recorded once): those written at least
  * `min_age_ms` ago, so that results just sent and on their way to being
@@ -104,11 +113,8 @@ static void s_resend_spool(worker_agent_t *self, int64_t min_age_ms)
     json_array_foreach(ids, i, id) {
         char path[4200];
         char *text = NULL;
-        struct stat st;
         if (worker_job_spool_path(path, sizeof path, &self->site, json_string_value(id)) < 0 ||
-            (min_age_ms > 0 && (stat(path, &st) < 0 ||
-                                (int64_t)st.st_mtime * 1000 + st.st_mtim.tv_nsec / 1000000 >
-                                    mao_now_ms() - min_age_ms)) ||
+            (min_age_ms > 0 && s_written_within(path, min_age_ms)) ||
             mao_fs_read(path, MAO_MSG_MAX, &text, NULL) < 0)
             continue;
         json_t *result = mao_json_parse(text, strlen(text), "spooled result");
@@ -448,12 +454,11 @@ static int s_cron(zloop_t *loop, int timer_id, void *arg)
     }
     if (!self->welcomed && now - self->last_hello_ms >= 1000)
         s_hello(self);
-    if (now - self->last_beat_ms >= self->heartbeat_ms) {
+    if (now - self->last_sent_ms >= self->heartbeat_ms) {
         json_t *msg = mao_msg_new("heartbeat");
         json_object_set_new(msg, "running", s_running_ids(self));
         s_send(self, msg);
         json_decref(msg);
-        self->last_beat_ms = now;
     }
     if (self->welcomed && now - self->last_resend_ms >= S_RESEND_MS)
         s_resend_spool(self, S_RESEND_AGE_MS);
@@ -709,8 +714,8 @@ int worker_agent_open(worker_agent_t **out, mao_cfg_t *cfg)
         goto cleanup;
     /* A quarter of the heartbeat, within 100 to 250 ms: an idle worker wakes
      * four times a second at the default beat, not ten. */
-    long tick_ms = self->heartbeat_ms / 4 < 100 ? 100 : self->heartbeat_ms / 4 > 250 ? 250
-                                                     : self->heartbeat_ms / 4;
+    long tick_ms = self->heartbeat_ms / 4;
+    tick_ms = tick_ms < 100 ? 100 : tick_ms > 250 ? 250 : tick_ms;
     zloop_timer(self->loop, (size_t)tick_ms, 0, s_cron, self);
     mao_log_info("worker", "started version=%s id=%s site=%s capacity=%ld coordinator=%s "
                            "importdir=%s",

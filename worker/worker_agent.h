@@ -24,7 +24,7 @@ typedef struct {
     char coordinator[512];   /* the one connected to now */
     long capacity;           /* runs at once */
     json_t *labels;          /* announced in hello */
-    long heartbeat_ms;       /* how often we say we are alive */
+    long heartbeat_ms;       /* the longest we go without saying anything */
     long liveness_ms;        /* silence from the coordinator before we reconnect */
     zloop_t *loop;           /* the reactor */
     zsock_t *dealer;         /* to the coordinator; recreated on reconnect */
@@ -36,7 +36,7 @@ typedef struct {
     int welcomed;            /* the coordinator answered our hello */
     int64_t last_heard_ms;   /* when the coordinator last said anything */
     int64_t last_hello_ms;   /* when we last sent hello */
-    int64_t last_beat_ms;    /* when we last sent anything (a heartbeat is due heartbeat_ms after) */
+    int64_t last_sent_ms;    /* when we last sent anything (a heartbeat is due heartbeat_ms after) */
     int64_t last_resend_ms;  /* when spooled results were last sent again */
     zlistx_t *jobs;          /* running worker_job_t *, owned */
     worker_pool_t *pool;     /* the threads that run them */

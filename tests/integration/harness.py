@@ -15,10 +15,10 @@ import ctypes
 import http.server
 import json
 import os
+import random
 import re
 import shutil
 import signal
-import random
 import socket
 import socketserver
 import subprocess
