@@ -30,6 +30,7 @@
 #define S_EAUTH (-100) /* internal: the token was refused (expired); never returned */
 #define S_NOT_GRPC (-101) /* internal: an endpoint did not answer gRPC; never returned */
 #define S_NOT_GRPC_MAX 3  /* after this many such answers in a row, the gateway only */
+#define S_GRPC_NEVER 65   /* grpc_min_ops from this on: no transaction over gRPC */
 
 typedef struct {
     CURL **items;
@@ -1447,13 +1448,14 @@ int mao_etcd_txn(mao_etcd_t *self, const mao_etcd_cmp_t *cmps, size_t ncmps,
                  const mao_etcd_op_t *ops, size_t count, int *succeeded, int64_t *revision)
 {
     *succeeded = 0;
-    if (count > 64 || ncmps > 8) {
-        mao_error_set("a transaction holds at most 64 operations and 8 conditions");
+    if (count > MAO_ETCD_TXN_OPS || ncmps > 8) {
+        mao_error_set("a transaction holds at most %d operations and 8 conditions",
+                      MAO_ETCD_TXN_OPS);
         return MAO_EINVAL;
     }
     s_txn_reply_t reply = {0};
     int rc = S_NOT_GRPC;
-    if ((long)(count + ncmps) >= self->grpc_min_ops &&
+    if (self->grpc_min_ops < S_GRPC_NEVER && (long)(count + ncmps) >= self->grpc_min_ops &&
         atomic_load(&self->not_grpc) < S_NOT_GRPC_MAX) {
         s_pb_t msg = {0};
         if ((rc = s_txn_message(self, cmps, ncmps, ops, count, &msg)) < 0) {

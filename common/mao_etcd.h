@@ -51,7 +51,7 @@ typedef struct {
     long grpc_min_ops;     /* transactions of at least this many operations go to
                             * etcd's gRPC service, others through the gateway;
                             * 0: 1 when libcurl keeps HTTP/2 connections without
-                            * TLS (8.0 and later), else 4; above 64: none */
+                            * TLS (8.0 and later), else 4; 65 or more: none */
 } mao_etcd_opts_t;
 
 /* Opens a client (no connection is made yet).  Returns 0, MAO_EINVAL when
@@ -162,7 +162,12 @@ int mao_etcd_txn(mao_etcd_t *self, const mao_etcd_cmp_t *cmps, size_t ncmps,
  * not answer three of them in a row (see grpc_min_ops); else 0. */
 int mao_etcd_grpc_off(mao_etcd_t *self);
 
-/* Applies up to 64 puts and deletes in one transaction (all or none).  When
+/* The most operations one transaction may hold: etcd's default
+ * --max-txn-ops.  An etcd started with less refuses larger transactions
+ * ("too many operations in txn request", MAO_EINVAL). */
+#define MAO_ETCD_TXN_OPS 128
+
+/* Applies up to MAO_ETCD_TXN_OPS puts and deletes in one transaction (all or none).  When
  * a key appears more than once only its last operation is sent (etcd refuses
  * a key twice in one transaction).  Returns 0 or a negative code. */
 int mao_etcd_batch(mao_etcd_t *self, const mao_etcd_op_t *ops, size_t count);

@@ -25,7 +25,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#define S_BATCH_OPS 60     /* etcd allows 64 operations per transaction; units stay whole */
+/* Operations per transaction (units stay whole).  etcd allows 128 by
+ * default, but batches of 120 wrote fewer runs a second than these
+ * (docs/benchmarks.md, seventh round). */
+#define S_BATCH_OPS 60
 #define S_PRUNE_EVERY 20   /* prune a tool's etcd history after this many of its finished runs */
 #define S_UNIT_MAX 32      /* items in one unit */
 #define S_WRITERS 4        /* transactions in flight at once */
@@ -62,6 +65,8 @@ struct coord_store_t {
     zhashx_t *busy;            /* conflict key -> count, of the units in flight */
     zhashx_t *latest;          /* conflict key -> the newest waiting unit that writes it */
     int in_flight;             /* transactions being written */
+    size_t batch_ops;          /* operations per transaction: S_BATCH_OPS, less when
+                                * etcd allows fewer (its --max-txn-ops) */
     size_t pending;
     uint64_t last_seq;         /* the newest unit's number */
     uint64_t durable_seq;      /* every unit up to this one is written */
@@ -396,12 +401,12 @@ static size_t s_take(coord_store_t *self, s_unit_t **batch)
     s_unit_t *u = self->head;
     while (u && u->state != S_WAITING)
         u = u->next;
-    size_t n = 0, ops = 0;
-    for (; u && u->state == S_WAITING && n < S_BATCH_OPS; u = u->next) {
+    size_t n = 0, ops = 0, max = self->batch_ops;
+    for (; u && u->state == S_WAITING && n < max; u = u->next) {
         size_t more = 0;
         for (size_t i = 0; i < u->count; i++)
             more += s_etcd_ops(self, &u->items[i]);
-        if ((n > 0 && ops + more > S_BATCH_OPS) || s_conflicts(self, u))
+        if ((n > 0 && ops + more > max) || s_conflicts(self, u))
             break;
         ops += more;
         batch[n++] = u;
@@ -409,7 +414,7 @@ static size_t s_take(coord_store_t *self, s_unit_t **batch)
     /* While one transaction is in flight, another goes only with a batch
      * worth it: under light load units gather into one transaction, and
      * only a backlog is written by several at once. */
-    if (n == 0 || (self->in_flight > 0 && ops < S_BATCH_OPS / 2 && n < S_BATCH_OPS / 2))
+    if (n == 0 || (self->in_flight > 0 && ops < max / 2 && n < max / 2))
         return 0;
     self->in_flight++;
     for (size_t b = 0; b < n; b++)
@@ -532,6 +537,23 @@ static void *s_thread(void *arg)
             continue;
         }
         self->healthy = rc == 0;
+        if (rc == MAO_EINVAL && strstr(mao_error_last(), "too many operations") &&
+            self->batch_ops > 1) {
+            /* An etcd started with a lower --max-txn-ops: smaller batches
+             * from now on (a unit larger than that still goes alone). */
+            size_t ops = 0;
+            for (size_t b = 0; b < n; b++)
+                for (size_t i = 0; i < batch[b]->count; i++)
+                    ops += s_etcd_ops(self, &batch[b]->items[i]);
+            if (ops / 2 < self->batch_ops)
+                self->batch_ops = ops / 2 > 0 ? ops / 2 : 1;
+            mao_log_warn("store", "batch.smaller ops=%zu detail=\"etcd refused %zu operations in "
+                                  "one transaction (its --max-txn-ops)\"",
+                         self->batch_ops, ops);
+            s_mark(self, batch, n, 0);
+            pthread_cond_broadcast(&self->more);
+            continue;
+        }
         if (rc < 0) {
             s_mark(self, batch, n, 0);
             pthread_cond_broadcast(&self->more);
@@ -576,6 +598,7 @@ int coord_store_new(coord_store_t **out, mao_etcd_t *etcd, coord_pg_t *pg, int w
     self->pg = pg;
     self->wake_fd = wake_fd;
     self->retention = retention > 0 ? retention : 200;
+    self->batch_ops = S_BATCH_OPS;
     self->prune_counts = json_object();
     self->healthy = 1;
     self->busy = zhashx_new();

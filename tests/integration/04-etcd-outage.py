@@ -3,6 +3,7 @@ coordinator keeps running and answers 503 with a message; when etcd is back
 it serves again without a restart."""
 
 import signal
+from concurrent.futures import ThreadPoolExecutor
 
 from harness import check, check_eq, main, wait_for
 
@@ -59,6 +60,28 @@ def test_coordinator_starts_without_etcd(env):
     check_eq(env.http("GET", "/v1/tools")[0], 503, "503 while etcd has never been up")
     etcd.start()
     wait_for("the API to serve", lambda: env.http("GET", "/v1/tools")[0] == 200)
+    coord.stop_clean()
+
+
+def test_etcd_with_fewer_operations_per_transaction(env):
+    """An etcd started with a --max-txn-ops below the coordinator's batches
+    (128 by default): the refused batches are written again smaller, and
+    every run is recorded."""
+    etcd = env.etcd(args=["--max-txn-ops", "6"])
+    coord = env.start_coordinator(etcd)
+    env.start_worker(capacity=8, config={"WORKER": {"runtime": "exec"}})
+    env.tool("quick", "none", command=["true"])
+    with ThreadPoolExecutor(20) as pool:  # together, so that the writes batch
+        answers = list(pool.map(lambda _: env.http("POST", "/v1/tools/quick/runs", {}),
+                                range(60)))
+    check_eq({status for status, _ in answers}, {201}, "every run is queued and stored")
+    ids = [body["id"] for _, body in answers]
+    wait_for("every run to end", lambda: all(
+        env.http("GET", f"/v1/runs/{i}")[1].get("status") == "succeeded" for i in ids), 120)
+    wait_for("every final record in etcd",
+             lambda: len(etcd.keys(env.prefix + "runs/quick/")) == 60, 30)
+    check("batch.smaller" in coord.log(), "the coordinator says it writes smaller batches",
+          coord.log()[-3000:])
     coord.stop_clean()
 
 

@@ -204,7 +204,7 @@ class Proc:
 class Etcd(Proc):
     """A single-member etcd on free loopback ports, data in the test's folder."""
 
-    def __init__(self, env, name="etcd"):
+    def __init__(self, env, name="etcd", args=()):
         self.client_port = free_port()
         self.peer_port = free_port()
         self.data = os.path.join(env.dir, name + "-data")
@@ -217,7 +217,7 @@ class Etcd(Proc):
             exe, "--name", name, "--data-dir", self.data,
             "--listen-client-urls", client, "--advertise-client-urls", client,
             "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
-            "--initial-cluster", f"{name}={peer}", "--log-level", "warn"])
+            "--initial-cluster", f"{name}={peer}", "--log-level", "warn", *args])
         self.endpoint = client
 
     def start(self):
@@ -647,8 +647,9 @@ class TestEnv:
         self.closers = []
 
     # ---- servers ----
-    def etcd(self, name="etcd"):
-        return Etcd(self, name).start()
+    def etcd(self, name="etcd", args=()):
+        """A single-member etcd; `args`: more of its options."""
+        return Etcd(self, name, args).start()
 
     def start_coordinator(self, etcd, **kw):
         c = Coordinator(self, etcd, **kw).start()

@@ -252,30 +252,31 @@ static void s_transactions(const char *prefix, long grpc_min_ops)
     assert_string_equal(kv.value, "2"); /* nothing of it applied */
     mao_etcd_kv_free(&kv);
 
-    /* A full batch: 64 operations, a key given twice (the last one wins),
-     * values with NUL bytes, a delete. */
-    mao_etcd_op_t ops[64];
-    char keys[64][16];
-    for (int i = 0; i < 63; i++) {
-        snprintf(keys[i], sizeof keys[i], "b/%02d", i % 62);
-        ops[i] = (mao_etcd_op_t){.key = keys[i], .value = i == 62 ? "x\0last" : "x\0y",
-                                 .len = i == 62 ? 6 : 3};
+    /* A full batch: MAO_ETCD_TXN_OPS operations, a key given twice (the last
+     * one wins), values with NUL bytes, a delete. */
+    enum { N = MAO_ETCD_TXN_OPS };
+    mao_etcd_op_t ops[N];
+    char keys[N][16];
+    for (int i = 0; i < N - 1; i++) {
+        snprintf(keys[i], sizeof keys[i], "b/%03d", i % (N - 2));
+        ops[i] = (mao_etcd_op_t){.key = keys[i], .value = i == N - 2 ? "x\0last" : "x\0y",
+                                 .len = i == N - 2 ? 6 : 3};
     }
-    ops[63] = (mao_etcd_op_t){.del = 1, .key = "term"};
-    assert_int_equal(mao_etcd_batch(etcd, ops, 64), 0);
+    ops[N - 1] = (mao_etcd_op_t){.del = 1, .key = "term"};
+    assert_int_equal(mao_etcd_batch(etcd, ops, N), 0);
     mao_etcd_kvs_t all;
     assert_int_equal(mao_etcd_list(etcd, "b/", 0, 0, &all), 0);
-    assert_int_equal(all.count, 62);
-    assert_int_equal(all.items[0].value_len, 6); /* b/00: written twice, the second wins */
+    assert_int_equal(all.count, N - 2);
+    assert_int_equal(all.items[0].value_len, 6); /* b/000: written twice, the second wins */
     assert_memory_equal(all.items[0].value, "x\0last", 6);
     assert_int_equal(all.items[1].value_len, 3);
     assert_memory_equal(all.items[1].value, "x\0y", 3);
     mao_etcd_kvs_free(&all);
     assert_int_equal(mao_etcd_get(etcd, "term", &kv), MAO_ENOTFOUND);
-    mao_etcd_op_t too_many[65];
-    for (int i = 0; i < 65; i++)
+    mao_etcd_op_t too_many[N + 1];
+    for (int i = 0; i < N + 1; i++)
         too_many[i] = ops[0];
-    assert_int_equal(mao_etcd_batch(etcd, too_many, 65), MAO_EINVAL);
+    assert_int_equal(mao_etcd_batch(etcd, too_many, N + 1), MAO_EINVAL);
     /* Over gRPC when asked: none of them fell back to the gateway. */
     assert_int_equal(mao_etcd_grpc_off(etcd), 0);
     mao_etcd_destroy(&etcd);
