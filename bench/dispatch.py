@@ -60,7 +60,7 @@ containers in under 5 minutes on 5,000 hosts, about 3,750 per second).
 
     bench/dispatch.py [--rates 500,1000,2000,3000] [--mode schedules|http|both]
                       [--workers 100] [--capacity 4] [--tools 100] [--window 20]
-                      [--repeat 3] [--jitter 0] [--coordinator-nice 0]
+                      [--repeat 3] [--jitter 0] [--coordinator-nice 0] [--run-nice 0]
                       [--no-build] [--json]
 
 MAO_BIN chooses the binaries (default build/bin, built first unless
@@ -327,7 +327,7 @@ class Bench:
                          os.path.join(template, t)])
         t0 = time.monotonic()
         wcfg = {"WORKER": {"runtime": "exec", "heartbeat_ms": str(a.heartbeat_ms),
-                           "liveness_ms": str(a.liveness_ms)},
+                           "liveness_ms": str(a.liveness_ms), "run_nice": str(a.run_nice)},
                 "LOG": {"level": "warn"}}
         for _ in range(a.workers):
             w = harness.Worker(env, self.coord, capacity=a.capacity, config=wcfg)
@@ -601,7 +601,7 @@ class Bench:
         cpu = cpu_between(c0, c1)
         res = {
             "mode": mode, "offered": rate, "window_s": a.window, "jitter_s": a.jitter,
-            "coordinator_nice": a.coordinator_nice,
+            "coordinator_nice": a.coordinator_nice, "run_nice": a.run_nice,
             "recorded_per_s": recorded / a.window,
             "fired": fired, "fired_per_s": fired / a.window,
             "start_p50_ms": pct(fire_start, 50), "start_p99_ms": pct(fire_start, 99),
@@ -715,6 +715,9 @@ def main():
     ap.add_argument("--coordinator-nice", type=int, default=0,
                     help="the coordinator's nice value (-10: about the packaged unit's "
                          "CPUWeight=1000 against the workers' default; needs root)")
+    ap.add_argument("--run-nice", type=int, default=0,
+                    help="[WORKER] run_nice: the workers' run threads and the commands they "
+                         "start that much below the workers' own priority (0 to 19)")
     ap.add_argument("--jitter", type=int, default=0,
                     help="schedules: jitter_s of every schedule (1: each tool's slots fire at "
                          "their own instant within the second)")
@@ -750,7 +753,8 @@ def main():
           f"{args.tools} tools (command {args.command}); history {args.history or 'per trial'}, "
           f"keep_finished {args.keep_finished}; heartbeat {args.heartbeat_ms} ms, liveness {args.liveness_ms} "
           f"ms; window {args.window} s after {args.skip} s; repeat {args.repeat}; jitter "
-          f"{args.jitter} s; coordinator nice {args.coordinator_nice}", flush=True)
+          f"{args.jitter} s; coordinator nice {args.coordinator_nice}; run nice {args.run_nice}",
+          flush=True)
     b0, t0 = machine_ticks()
     time.sleep(2)
     b1, t1 = machine_ticks()

@@ -80,6 +80,7 @@ static const s_entry_t s_schema[] = {
     {"WORKER", "allow_capabilities", ""},
     {"WORKER", "user", ""},
     {"WORKER", "runtime", "docker"},
+    {"WORKER", "run_nice", "0"},
     {"WORKER", "curve_key", ""},
     {"WORKER", "coordinator_key", ""},
     {"NOTIFY", "webhook", ""},

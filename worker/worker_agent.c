@@ -615,6 +615,7 @@ static int s_settings(worker_agent_t *self)
         (rc = mao_cfg_get_long(cfg, "WORKER", "liveness_ms", 200, 600000, &self->liveness_ms)) <
             0 ||
         (rc = mao_cfg_get_long(cfg, "WORKER", "pids", 0, 1000000, &cpus_milli)) < 0 ||
+        (rc = mao_cfg_get_long(cfg, "WORKER", "run_nice", 0, 19, &site->run_nice)) < 0 ||
         (rc = mao_cfg_get_bool(cfg, "WORKING_ENVIRONMENT", "allow_local_repos",
                                &site->allow_local)) < 0)
         return rc;
@@ -698,7 +699,8 @@ int worker_agent_open(worker_agent_t **out, mao_cfg_t *cfg)
     self->loop = zloop_new();
     self->jobs_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     zmq_pollitem_t jobs_item = {.fd = self->jobs_fd, .events = ZMQ_POLLIN};
-    if (!self->jobs || !self->loop || self->jobs_fd < 0 || worker_pool_new(&self->pool) < 0 ||
+    if (!self->jobs || !self->loop || self->jobs_fd < 0 ||
+        worker_pool_new(&self->pool, (int)self->site.run_nice) < 0 ||
         zloop_poller(self->loop, &jobs_item, s_on_jobs_done, self) < 0) {
         rc = MAO_ENOMEM;
         goto cleanup;

@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -698,12 +699,24 @@ struct worker_pool_t {
     pthread_t *threads;
     size_t nthreads, cap;
     size_t idle;               /* threads waiting for a job */
+    int nice;                  /* added to each thread's niceness */
     int stop;
 };
 
 static void *s_thread(void *arg)
 {
     worker_pool_t *pool = arg;
+    if (pool->nice > 0) {
+        /* Per thread on Linux; what the thread starts inherits it. */
+        id_t self = (id_t)gettid();
+        errno = 0;
+        int now = getpriority(PRIO_PROCESS, self);
+        if ((now == -1 && errno) ||
+            setpriority(PRIO_PROCESS, self, now + pool->nice > 19 ? 19 : now + pool->nice) < 0)
+            mao_log_warn("job", "nice.failed error=\"%s\" effect=\"this thread's runs go at the "
+                                "worker's own priority\"",
+                         strerror(errno));
+    }
     pthread_mutex_lock(&pool->lock);
     for (;;) {
         while (!pool->head && !pool->stop) {
@@ -737,11 +750,12 @@ static void *s_thread(void *arg)
     return NULL;
 }
 
-int worker_pool_new(worker_pool_t **out)
+int worker_pool_new(worker_pool_t **out, int nice)
 {
     worker_pool_t *pool = calloc(1, sizeof *pool);
     if (!pool)
         return MAO_ENOMEM;
+    pool->nice = nice;
     pthread_mutex_init(&pool->lock, NULL);
     pthread_cond_init(&pool->work, NULL);
     pthread_cond_init(&pool->done, NULL);

@@ -50,6 +50,8 @@ typedef struct {
     long long memory_bytes; /* container limits; 0: none */
     long long nano_cpus;
     long long pids;
+    long run_nice;          /* added to the niceness of the threads that carry runs
+                             * (and so of the commands they start) */
     char allow_caps[512];   /* ",NET_RAW,CHOWN,": capabilities tools may ask for */
     pthread_mutex_t clone_lock; /* one clone at a time into importdir */
     pthread_mutex_t watch_lock;  /* guards the two below */
@@ -85,8 +87,10 @@ typedef struct worker_job_t {
     struct worker_job_t *next;     /* the pool's queue */
 } worker_job_t;
 
-/* The threads that run jobs.  Returns 0, or MAO_ENOMEM. */
-int worker_pool_new(worker_pool_t **out);
+/* The threads that run jobs, `nice` (0 to 19) below the worker's own
+ * priority: a worker whose runs keep the host's cores busy still answers the
+ * coordinator at once.  Returns 0, or MAO_ENOMEM. */
+int worker_pool_new(worker_pool_t **out, int nice);
 
 /* Ends the pool's threads, once every job started is done; accepts NULL. */
 void worker_pool_destroy(worker_pool_t **pool_p);

@@ -130,6 +130,28 @@ def test_events_reach_whoever_listens(env):
     check_eq(topics(late, "a subscriber after all had left"), ["run.finished"], "it got one")
 
 
+def test_runs_below_the_worker(env):
+    """`run_nice`: the commands a worker starts go that much below its own
+    priority; without it, at its priority."""
+    env.start_coordinator(env.etcd())
+    env.start_worker(site="a", config={"WORKER": {"runtime": "exec", "run_nice": "7"}})
+    env.start_worker(site="b", config={"WORKER": {"runtime": "exec"}})
+    env.tool("niceness", "none", command=["nice"])  # prints its own niceness
+    own = os.nice(0)  # the workers' too: they inherit it
+    for site, want in (("a", min(own + 7, 19)), ("b", own)):
+        run = env.maoctl("tool", "run", "niceness", "--site", site, "-o", "json").json()
+        check_eq(run["status"], "succeeded", f"the run at site {site}")
+        check_eq(env.maoctl("run", "logs", run["id"]).out.strip(), str(want),
+                 f"the niceness of the command at site {site}")
+    path = os.path.join(env.dir, "w.conf")
+    write_config(path, {"WORKER": {"run_nice": "20", "spool": os.path.join(env.dir, "s")},
+                        "WORKING_ENVIRONMENT": {"importdir": os.path.join(env.dir, "d")}})
+    p = subprocess.run([os.path.join(BIN, "mao-worker"), "-c", path], capture_output=True,
+                       text=True, timeout=30)
+    check(p.returncode == 1 and "run_nice" in p.stderr, "a value past 19: a clear error",
+          p.stderr)
+
+
 def test_bad_runtime_is_refused(env):
     path = os.path.join(env.dir, "w.conf")
     write_config(path, {"WORKER": {"runtime": "vm", "spool": os.path.join(env.dir, "s")},
