@@ -276,6 +276,15 @@ static size_t s_etcd_ops(const coord_store_t *self, const s_item_t *it)
     return it->kind == COORD_STORE_RUN && it->finished ? 2 : 1;
 }
 
+/* How many etcd operations a unit takes. */
+static size_t s_unit_ops(const coord_store_t *self, const s_unit_t *u)
+{
+    size_t ops = 0;
+    for (size_t i = 0; i < u->count; i++)
+        ops += s_etcd_ops(self, &u->items[i]);
+    return ops;
+}
+
 #define S_FENCED 1 /* s_write: the fence did not hold */
 
 /* Writes a batch of units; 0 when every part of it is durable, S_FENCED when
@@ -403,9 +412,7 @@ static size_t s_take(coord_store_t *self, s_unit_t **batch)
         u = u->next;
     size_t n = 0, ops = 0, max = self->batch_ops;
     for (; u && u->state == S_WAITING && n < max; u = u->next) {
-        size_t more = 0;
-        for (size_t i = 0; i < u->count; i++)
-            more += s_etcd_ops(self, &u->items[i]);
+        size_t more = s_unit_ops(self, u);
         if ((n > 0 && ops + more > max) || s_conflicts(self, u))
             break;
         ops += more;
@@ -543,8 +550,7 @@ static void *s_thread(void *arg)
              * from now on (a unit larger than that still goes alone). */
             size_t ops = 0;
             for (size_t b = 0; b < n; b++)
-                for (size_t i = 0; i < batch[b]->count; i++)
-                    ops += s_etcd_ops(self, &batch[b]->items[i]);
+                ops += s_unit_ops(self, batch[b]);
             if (ops / 2 < self->batch_ops)
                 self->batch_ops = ops / 2 > 0 ? ops / 2 : 1;
             mao_log_warn("store", "batch.smaller ops=%zu detail=\"etcd refused %zu operations in "

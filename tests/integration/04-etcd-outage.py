@@ -65,8 +65,8 @@ def test_coordinator_starts_without_etcd(env):
 
 def test_etcd_with_fewer_operations_per_transaction(env):
     """An etcd started with a --max-txn-ops below the coordinator's batches
-    (128 by default): the refused batches are written again smaller, and
-    every run is recorded."""
+    (up to 60 operations; etcd allows 128 by default): the refused batches
+    are written again smaller, and every run is recorded."""
     etcd = env.etcd(args=["--max-txn-ops", "6"])
     coord = env.start_coordinator(etcd)
     env.start_worker(capacity=8, config={"WORKER": {"runtime": "exec"}})
