@@ -12,6 +12,7 @@ through ctest.  MAO_BIN points at the built binaries (default build/bin).
 
 import base64
 import ctypes
+import fcntl
 import http.server
 import json
 import os
@@ -48,11 +49,37 @@ def _die_with_parent():
     os.setpgrp()
 
 
+PORTS_DIR = os.path.join(tempfile.gettempdir(), "mao-test-ports")
+_held_ports = {}  # port -> the open lock file that keeps it ours while this process lives
+
+
+def _claim_port(port):
+    """Whether `port` is ours now: neither this process nor another test
+    process (tests run in parallel) handed it out before.  A lock file per
+    port, held until this process ends."""
+    if port in _held_ports:
+        return False
+    try:
+        os.makedirs(PORTS_DIR, mode=0o1777, exist_ok=True)
+        f = open(os.path.join(PORTS_DIR, str(port)), "a")
+    except OSError:
+        return True  # no lock files here: the bind check alone
+    try:
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        f.close()
+        return False
+    _held_ports[port] = f
+    return True
+
+
 def free_port():
-    """A TCP port on 127.0.0.1 that was free a moment ago, below the kernel's
-    range of ephemeral ports: one from that range may be taken, before the
-    server binds it, as the local port of some process's outgoing connection
-    (a coordinator's own, to etcd or PostgreSQL, made before it binds)."""
+    """A TCP port on 127.0.0.1 that was free a moment ago and that no other
+    call, in this process or another test's, has handed out; below the
+    kernel's range of ephemeral ports: one from that range may be taken,
+    before the server binds it, as the local port of some process's outgoing
+    connection (a coordinator's own, to etcd or PostgreSQL, made before it
+    binds)."""
     try:
         with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
             low = int(f.read().split()[0])
@@ -65,6 +92,7 @@ def free_port():
                 s.bind(("127.0.0.1", port))
             except OSError:
                 continue
+        if _claim_port(port):
             return port
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
