@@ -272,6 +272,14 @@ static void s_requeue(coord_server_t *self, coord_run_t *run, const char *status
     s_changed(self, run);
 }
 
+/* Makes `run` one of ours: the table owns it, and while it is not finished
+ * it is also in the list the cron walks. */
+static void s_keep(coord_server_t *self, coord_run_t *run)
+{
+    if (zhashx_insert(self->runs, run->id, run) == 0 && !coord_run_terminal(run))
+        coord_live_add(&self->live, run);
+}
+
 static void s_remember_finished(coord_server_t *self, coord_run_t *run)
 {
     zlistx_add_end(self->finished, strdup(run->id));
@@ -300,6 +308,7 @@ static void s_finish(coord_server_t *self, coord_run_t *run, coord_run_status_t 
         w->in_flight--;
     run->status = status;
     run->finished_ms = mao_now_ms();
+    coord_live_remove(run);
     self->metrics.runs_total[status]++;
     if (run->started_ms > 0) {
         double d = (double)(run->finished_ms - run->started_ms) / 1000.0;
@@ -393,7 +402,7 @@ static void s_fan_out(coord_server_t *self, coord_run_t *run)
         r->planned_ms = run->planned_ms;
         r->timeout_s = run->timeout_s;
         r->sibling = 1;
-        zhashx_insert(self->runs, r->id, r);
+        s_keep(self, r);
         s_enqueue_new(self, r);
         self->metrics.runs_total[COORD_RUN_QUEUED]++;
         runs[m++] = r;
@@ -493,9 +502,11 @@ static json_t *s_worker_json(coord_server_t *self, coord_worker_t *w)
     mao_time_iso(seen, sizeof seen, w->last_seen_ms);
     mao_time_iso(since, sizeof since, w->since_ms);
     json_t *runs = json_array();
-    for (coord_run_t *run = zhashx_first(self->runs); run; run = zhashx_next(self->runs))
+    for (coord_link_t *l = self->live.next; l != &self->live; l = l->next) {
+        coord_run_t *run = coord_live_run(l);
         if (!coord_run_terminal(run) && strcmp(run->worker, w->id) == 0)
             json_array_append_new(runs, json_string(run->id));
+    }
     return json_pack("{s:s, s:s, s:s, s:i, s:i, s:o, s:O, s:s, s:s, s:s}", "id", w->id, "site",
                      w->site, "state", w->up ? "up" : "down", "capacity", (json_int_t)w->capacity,
                      "in_flight", (json_int_t)w->in_flight, "runs", runs, "labels",
@@ -562,7 +573,8 @@ static void s_on_hello(coord_server_t *self, const char *from, json_t *msg)
     json_t *spooled = json_object_get(msg, "spooled");
     zlistx_t *lost = zlistx_new();
     w->in_flight = 0;
-    for (coord_run_t *run = zhashx_first(self->runs); run; run = zhashx_next(self->runs)) {
+    for (coord_link_t *l = self->live.next; l != &self->live; l = l->next) {
+        coord_run_t *run = coord_live_run(l);
         if (coord_run_terminal(run) || strcmp(run->worker, from) != 0)
             continue;
         int listed = 0;
@@ -707,7 +719,7 @@ static void s_on_result(coord_server_t *self, const char *from, json_t *msg)
             return;
         snprintf(run->id, sizeof run->id, "%s", id);
         run->created_ms = mao_id_time_ms(id);
-        zhashx_insert(self->runs, run->id, run);
+        s_keep(self, run);
         mao_log_info("dispatch", "run.recovered run=%s tool=%s worker=%s", id, tool, from);
     }
     if (coord_run_terminal(run)) {
@@ -1075,7 +1087,7 @@ static void s_load_queue(coord_server_t *self)
             coord_run_destroy(&run);
             continue;
         }
-        zhashx_insert(self->runs, run->id, run);
+        s_keep(self, run);
         run->announced = 1;
         s_enqueue_new(self, run);
         coord_sched_adopt(self, run);
@@ -1133,7 +1145,8 @@ int coord_dispatch_cron(zloop_t *loop, int timer_id, void *arg)
     }
     /* Runs whose worker is down, or whose job was never accepted; changes
      * written behind. */
-    for (coord_run_t *run = zhashx_first(self->runs); run; run = zhashx_next(self->runs)) {
+    for (coord_link_t *l = self->live.next; l != &self->live; l = l->next) {
+        coord_run_t *run = coord_live_run(l);
         if (coord_run_terminal(run))
             continue;
         if (run->unwritten && now - run->unwritten_ms >= S_RUNNING_WRITE_MS)
@@ -1182,7 +1195,7 @@ coord_run_t *coord_dispatch_scheduled(coord_server_t *self, json_t *tool_record,
     run->held = held;
     run->gate = gate;
     run->fan_out = sched->all_sites && retry == 0;
-    zhashx_insert(self->runs, run->id, run);
+    s_keep(self, run);
     s_enqueue_new(self, run);
     self->metrics.runs_total[COORD_RUN_QUEUED]++;
     /* The run and the schedule's new last slot land together. */
@@ -1303,7 +1316,7 @@ int coord_dispatch_submit(coord_server_t *self, json_t *tool_record, const char 
         return MAO_ENOMEM;
     snprintf(id, MAO_ID_LEN + 1, "%s", run->id);
     pthread_mutex_lock(&self->lock);
-    zhashx_insert(self->runs, run->id, run);
+    s_keep(self, run);
     s_enqueue_new(self, run);
     self->metrics.runs_total[COORD_RUN_QUEUED]++;
     *seq = s_changed(self, run);
@@ -1338,7 +1351,7 @@ int coord_dispatch_submit_all(coord_server_t *self, json_t *tool_record, const c
             return MAO_ENOMEM;
         }
         snprintf(run->group, sizeof run->group, "%s", group);
-        zhashx_insert(self->runs, run->id, run);
+        s_keep(self, run);
         s_enqueue_new(self, run);
         self->metrics.runs_total[COORD_RUN_QUEUED]++;
         *seq = s_changed(self, run);

@@ -107,11 +107,43 @@ coord_run_t *coord_run_from_record(json_t *record)
     return run;
 }
 
+void coord_live_init(coord_link_t *head)
+{
+    head->prev = head->next = head;
+}
+
+void coord_live_add(coord_link_t *head, coord_run_t *run)
+{
+    if (run->live.next)
+        return;
+    run->live.prev = head->prev;
+    run->live.next = head;
+    head->prev->next = &run->live;
+    head->prev = &run->live;
+}
+
+void coord_live_remove(coord_run_t *run)
+{
+    if (!run->live.next)
+        return;
+    run->live.prev->next = run->live.next;
+    run->live.next->prev = run->live.prev;
+    run->live.prev = run->live.next = NULL;
+}
+
+_Static_assert(offsetof(coord_run_t, live) == 0, "a run's place in a list comes first");
+
+coord_run_t *coord_live_run(coord_link_t *link)
+{
+    return (coord_run_t *)link;
+}
+
 void coord_run_destroy(coord_run_t **run_p)
 {
     if (!run_p || !*run_p)
         return;
     coord_run_t *run = *run_p;
+    coord_live_remove(run);
     json_decref(run->tool_record);
     json_decref(run->result);
     json_decref(run->attempts);

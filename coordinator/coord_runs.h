@@ -33,7 +33,16 @@ typedef enum {
 
 #define COORD_RUN_STATUSES 7
 
+/* A place in a list of runs (coord_live_*): the coordinator keeps its runs
+ * that are not finished in one, so that what looks at every such run each
+ * tenth of a second does not also walk the thousands of finished ones it
+ * keeps. */
+typedef struct coord_link {
+    struct coord_link *prev, *next; /* NULL while in no list */
+} coord_link_t;
+
 typedef struct {
+    coord_link_t live;     /* first: its place among the runs not finished */
     char id[MAO_ID_LEN + 1];
     char tool[65];
     json_t *tool_record;   /* the tool as registered when the run was made, owned */
@@ -75,6 +84,18 @@ typedef struct {
     int64_t unwritten_ms;  /* since when */
     char ack_to[129];      /* worker waiting for result_ack once recorded */
 } coord_run_t;
+
+/* An empty list of runs: `head` links to itself. */
+void coord_live_init(coord_link_t *head);
+
+/* Puts `run` at the end of the list `head`, unless it is in one already. */
+void coord_live_add(coord_link_t *head, coord_run_t *run);
+
+/* Takes `run` out of its list, if it is in one (destroying a run does too). */
+void coord_live_remove(coord_run_t *run);
+
+/* The run at `link`, a place in a list other than its head. */
+coord_run_t *coord_live_run(coord_link_t *link);
 
 /* A new queued run of `tool_record` (a reference is taken).  NULL when out
  * of memory. */

@@ -163,6 +163,7 @@ int coord_server_open(coord_server_t **out, mao_cfg_t *cfg)
         (rc = mao_cfg_get_long(cfg, "COORDINATOR", "history", 1, 1000000, &history)) < 0)
         goto cleanup;
     self->runs = zhashx_new();
+    coord_live_init(&self->live);
     self->queue = zlistx_new();
     self->finished = zlistx_new();
     self->workers = zhashx_new();

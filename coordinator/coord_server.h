@@ -106,6 +106,7 @@ typedef struct coord_server_t {
     pthread_mutex_t lock;
     pthread_cond_t changed;        /* broadcast when a run changes */
     zhashx_t *runs;                /* run id -> coord_run_t *, live and recent; owns them */
+    coord_link_t live;             /* those of them not finished, in the order they came */
     zlistx_t *queue;               /* coord_run_t * waiting for a worker (borrowed), FIFO;
                                     * a slot claimed ahead joins it when its gate opens */
     size_t unannounced;            /* runs added to the queue's end since the last run.queued */

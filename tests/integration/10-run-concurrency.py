@@ -26,6 +26,10 @@ def test_two_runs_at_once(env):
              "GET /v1/tools while the runs run")
     status, workers = env.http("GET", "/v1/workers")
     check_eq(workers[0]["in_flight"], 2, "the worker runs both")
+    check_eq(sorted(workers[0]["runs"]), sorted(ids), "the worker lists both runs")
+    status, metrics = env.http("GET", "/metrics")
+    check('mao_runs{status="running"} 2' in metrics and 'mao_runs{status="queued"} 0' in metrics,
+          "the metrics count both as running", metrics)
     check(both_running(), "and both were still running while the API answered")
     r = env.maoctl("worker", "get")
     check(r.rc == 0 and r.out.splitlines()[1].split()[4] == "2", "maoctl worker get", r)
@@ -38,6 +42,10 @@ def test_two_runs_at_once(env):
     check(overlap[0]["started_at"] < overlap[1]["finished_at"] and
           overlap[1]["started_at"] < overlap[0]["finished_at"], "the two runs overlapped",
           overlap)
+    status, workers = env.http("GET", "/v1/workers")
+    check_eq((workers[0]["in_flight"], workers[0]["runs"]), (0, []), "the worker runs none now")
+    status, metrics = env.http("GET", "/metrics")
+    check('mao_runs{status="running"} 0' in metrics, "nor do the metrics count them", metrics)
     worker.stop_clean()
     coord.stop_clean()
 
