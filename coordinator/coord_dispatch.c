@@ -1216,7 +1216,8 @@ coord_run_t *coord_dispatch_scheduled(coord_server_t *self, json_t *tool_record,
 void coord_dispatch_drop(coord_server_t *self, coord_run_t *run, coord_run_status_t status,
                          const char *reason)
 {
-    snprintf(run->reason, sizeof run->reason, "%s", reason);
+    free(run->reason);
+    run->reason = strdup(reason);
     run->gate = 0;
     run->held = 0;
     mao_log_info("dispatch", "slot.%s schedule=%s tool=%s slot=%lld run=%s reason=\"%s\"",
@@ -1274,7 +1275,8 @@ void coord_dispatch_record_slot(coord_server_t *self, coord_sched_t *sched, int6
     run->planned_ms = coord_sched_planned_ms(sched, slot);
     run->status = status;
     run->finished_ms = run->created_ms;
-    snprintf(run->reason, sizeof run->reason, "%s", reason);
+    free(run->reason);
+    run->reason = strdup(reason);
     self->metrics.runs_total[status]++;
     json_t *record = coord_run_to_json(run, 1, 0);
     json_t *sched_record = coord_sched_record(sched);

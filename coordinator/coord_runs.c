@@ -147,6 +147,7 @@ void coord_run_destroy(coord_run_t **run_p)
     json_decref(run->tool_record);
     json_decref(run->result);
     json_decref(run->attempts);
+    free(run->reason);
     free(run);
     *run_p = NULL;
 }
@@ -204,7 +205,7 @@ json_t *coord_run_to_json(const coord_run_t *run, int full, int queue_copy)
     json_t *exit_code = r ? json_object_get(r, "exit_code") : NULL;
     json_object_set(o, "exit_code", exit_code ? exit_code : json_null());
     const char *reason = r ? json_string_value(json_object_get(r, "reason")) : NULL;
-    if (!reason && run->reason[0])
+    if (!reason)
         reason = run->reason;
     json_object_set_new(o, "reason", reason ? json_string(reason) : json_null());
     json_object_set(o, "image", json_object_get(run->tool_record, "image") ?: json_null());

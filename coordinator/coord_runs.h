@@ -75,7 +75,9 @@ typedef struct {
     int64_t started_ms;    /* when the worker accepted it */
     int64_t finished_ms;
     json_t *result;        /* the worker's result message, once terminal; owned */
-    char reason[512];      /* why it failed when the coordinator decided so */
+    char *reason;          /* why it failed when the coordinator decided so; owned,
+                              NULL: it did not (kept off the struct, so that a run
+                              stays a small allocation for malloc) */
     json_t *attempts;      /* earlier attempts: [{attempt, worker, site, status, reason}] */
     unsigned version;      /* + 1 on every change, for waiting clients */
     int announced;         /* run.queued was published */

@@ -921,7 +921,7 @@ void coord_sched_run_ended(coord_server_t *server, coord_run_t *run)
                                       : NULL;
     int infra = run->status == COORD_RUN_FAILED && failure && strcmp(failure, "infrastructure") == 0;
     const char *reason = run->result ? json_string_value(json_object_get(run->result, "reason"))
-                                     : (run->reason[0] ? run->reason : NULL);
+                                     : run->reason;
     if (strcmp(s->active, run->id) == 0 && infra && run->retry < s->retries) {
         /* An infrastructure failure (image, dataset, Docker: the worker says
          * which): the slot is tried again after a backoff.  A tool's own
