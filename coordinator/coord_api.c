@@ -797,8 +797,8 @@ static void s_metrics(coord_api_t *api, s_resp_t *resp)
     long up = 0, down = 0, queued = 0, running = 0;
     for (coord_worker_t *w = zhashx_first(server->workers); w; w = zhashx_next(server->workers))
         w->up ? up++ : down++;
-    for (coord_link_t *l = server->live.next; l != &server->live; l = l->next) {
-        coord_run_t *r = coord_live_run(l);
+    for (coord_run_t *r = coord_live_first(&server->live); r;
+         r = coord_live_next(&server->live, r)) {
         if (r->status == COORD_RUN_QUEUED)
             queued++;
         else if (r->status == COORD_RUN_RUNNING)

@@ -502,8 +502,8 @@ static json_t *s_worker_json(coord_server_t *self, coord_worker_t *w)
     mao_time_iso(seen, sizeof seen, w->last_seen_ms);
     mao_time_iso(since, sizeof since, w->since_ms);
     json_t *runs = json_array();
-    for (coord_link_t *l = self->live.next; l != &self->live; l = l->next) {
-        coord_run_t *run = coord_live_run(l);
+    for (coord_run_t *run = coord_live_first(&self->live); run;
+         run = coord_live_next(&self->live, run)) {
         if (!coord_run_terminal(run) && strcmp(run->worker, w->id) == 0)
             json_array_append_new(runs, json_string(run->id));
     }
@@ -573,8 +573,8 @@ static void s_on_hello(coord_server_t *self, const char *from, json_t *msg)
     json_t *spooled = json_object_get(msg, "spooled");
     zlistx_t *lost = zlistx_new();
     w->in_flight = 0;
-    for (coord_link_t *l = self->live.next; l != &self->live; l = l->next) {
-        coord_run_t *run = coord_live_run(l);
+    for (coord_run_t *run = coord_live_first(&self->live); run;
+         run = coord_live_next(&self->live, run)) {
         if (coord_run_terminal(run) || strcmp(run->worker, from) != 0)
             continue;
         int listed = 0;
@@ -1145,8 +1145,8 @@ int coord_dispatch_cron(zloop_t *loop, int timer_id, void *arg)
     }
     /* Runs whose worker is down, or whose job was never accepted; changes
      * written behind. */
-    for (coord_link_t *l = self->live.next; l != &self->live; l = l->next) {
-        coord_run_t *run = coord_live_run(l);
+    for (coord_run_t *run = coord_live_first(&self->live); run;
+         run = coord_live_next(&self->live, run)) {
         if (coord_run_terminal(run))
             continue;
         if (run->unwritten && now - run->unwritten_ms >= S_RUNNING_WRITE_MS)

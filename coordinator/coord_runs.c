@@ -133,9 +133,14 @@ void coord_live_remove(coord_run_t *run)
 
 _Static_assert(offsetof(coord_run_t, live) == 0, "a run's place in a list comes first");
 
-coord_run_t *coord_live_run(coord_link_t *link)
+coord_run_t *coord_live_first(coord_link_t *head)
 {
-    return (coord_run_t *)link;
+    return head->next == head ? NULL : (coord_run_t *)head->next;
+}
+
+coord_run_t *coord_live_next(coord_link_t *head, coord_run_t *run)
+{
+    return run->live.next == head ? NULL : (coord_run_t *)run->live.next;
 }
 
 void coord_run_destroy(coord_run_t **run_p)

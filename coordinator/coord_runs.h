@@ -96,8 +96,10 @@ void coord_live_add(coord_link_t *head, coord_run_t *run);
 /* Takes `run` out of its list, if it is in one (destroying a run does too). */
 void coord_live_remove(coord_run_t *run);
 
-/* The run at `link`, a place in a list other than its head. */
-coord_run_t *coord_live_run(coord_link_t *link);
+/* The first run of the list `head`, and the one after `run`; NULL at its
+ * end.  Taking out the run in hand ends the walk. */
+coord_run_t *coord_live_first(coord_link_t *head);
+coord_run_t *coord_live_next(coord_link_t *head, coord_run_t *run);
 
 /* A new queued run of `tool_record` (a reference is taken).  NULL when out
  * of memory. */
