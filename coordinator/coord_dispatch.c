@@ -273,7 +273,8 @@ static void s_requeue(coord_server_t *self, coord_run_t *run, const char *status
 }
 
 /* Makes `run` one of ours: the table owns it, and while it is not finished
- * it is also in the list the cron walks. */
+ * it is also in the list the cron walks (s_finish takes it out; no run
+ * becomes terminal anywhere else once kept). */
 static void s_keep(coord_server_t *self, coord_run_t *run)
 {
     if (zhashx_insert(self->runs, run->id, run) == 0 && !coord_run_terminal(run))
@@ -504,7 +505,7 @@ static json_t *s_worker_json(coord_server_t *self, coord_worker_t *w)
     json_t *runs = json_array();
     for (coord_run_t *run = coord_live_first(&self->live); run;
          run = coord_live_next(&self->live, run)) {
-        if (!coord_run_terminal(run) && strcmp(run->worker, w->id) == 0)
+        if (strcmp(run->worker, w->id) == 0)
             json_array_append_new(runs, json_string(run->id));
     }
     return json_pack("{s:s, s:s, s:s, s:i, s:i, s:o, s:O, s:s, s:s, s:s}", "id", w->id, "site",
@@ -575,7 +576,7 @@ static void s_on_hello(coord_server_t *self, const char *from, json_t *msg)
     w->in_flight = 0;
     for (coord_run_t *run = coord_live_first(&self->live); run;
          run = coord_live_next(&self->live, run)) {
-        if (coord_run_terminal(run) || strcmp(run->worker, from) != 0)
+        if (strcmp(run->worker, from) != 0)
             continue;
         int listed = 0;
         size_t i;
@@ -1147,8 +1148,6 @@ int coord_dispatch_cron(zloop_t *loop, int timer_id, void *arg)
      * written behind. */
     for (coord_run_t *run = coord_live_first(&self->live); run;
          run = coord_live_next(&self->live, run)) {
-        if (coord_run_terminal(run))
-            continue;
         if (run->unwritten && now - run->unwritten_ms >= S_RUNNING_WRITE_MS)
             s_record(self, run);
         if (!run->worker[0])
@@ -1216,8 +1215,7 @@ coord_run_t *coord_dispatch_scheduled(coord_server_t *self, json_t *tool_record,
 void coord_dispatch_drop(coord_server_t *self, coord_run_t *run, coord_run_status_t status,
                          const char *reason)
 {
-    free(run->reason);
-    run->reason = strdup(reason);
+    coord_run_set_reason(run, reason);
     run->gate = 0;
     run->held = 0;
     mao_log_info("dispatch", "slot.%s schedule=%s tool=%s slot=%lld run=%s reason=\"%s\"",
@@ -1275,8 +1273,7 @@ void coord_dispatch_record_slot(coord_server_t *self, coord_sched_t *sched, int6
     run->planned_ms = coord_sched_planned_ms(sched, slot);
     run->status = status;
     run->finished_ms = run->created_ms;
-    free(run->reason);
-    run->reason = strdup(reason);
+    coord_run_set_reason(run, reason);
     self->metrics.runs_total[status]++;
     json_t *record = coord_run_to_json(run, 1, 0);
     json_t *sched_record = coord_sched_record(sched);

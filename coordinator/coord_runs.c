@@ -107,6 +107,12 @@ coord_run_t *coord_run_from_record(json_t *record)
     return run;
 }
 
+void coord_run_set_reason(coord_run_t *run, const char *reason)
+{
+    free(run->reason);
+    run->reason = reason ? strdup(reason) : NULL;
+}
+
 void coord_live_init(coord_link_t *head)
 {
     head->prev = head->next = head;

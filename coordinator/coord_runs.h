@@ -87,6 +87,9 @@ typedef struct {
     char ack_to[129];      /* worker waiting for result_ack once recorded */
 } coord_run_t;
 
+/* Sets why the coordinator ended the run (a copy; out of memory leaves none). */
+void coord_run_set_reason(coord_run_t *run, const char *reason);
+
 /* An empty list of runs: `head` links to itself. */
 void coord_live_init(coord_link_t *head);
 
