@@ -879,6 +879,7 @@ static int s_on_router(zloop_t *loop, zsock_t *reader, void *arg)
 {
     coord_server_t *self = arg;
     int look = 0;
+    coord_store_hold(self->store);
     pthread_mutex_lock(&self->lock);
     for (int i = 0; i < S_MESSAGES_AT_ONCE; i++) {
         if (i > 0 && !(zsock_events(reader) & ZMQ_POLLIN))
@@ -892,6 +893,7 @@ static int s_on_router(zloop_t *loop, zsock_t *reader, void *arg)
     if (look)
         s_dispatch(self);
     pthread_mutex_unlock(&self->lock);
+    coord_store_release(self->store);
     return 0;
 }
 
@@ -920,6 +922,7 @@ static void s_arm(coord_server_t *self)
 static int s_on_sched_timer(zloop_t *loop, int timer_id, void *arg)
 {
     coord_server_t *self = arg;
+    coord_store_hold(self->store);
     pthread_mutex_lock(&self->lock);
     self->sched_timer_id = -1; /* a one-shot timer is gone once it fired */
     if (self->scheds_loaded)
@@ -927,6 +930,7 @@ static int s_on_sched_timer(zloop_t *loop, int timer_id, void *arg)
     s_dispatch(self);
     s_arm(self);
     pthread_mutex_unlock(&self->lock);
+    coord_store_release(self->store);
     return 0;
 }
 
@@ -944,6 +948,7 @@ static int s_on_wake(zloop_t *loop, zmq_pollitem_t *item, void *arg)
         return -1;
     uint64_t durable = coord_store_durable(self->store);
     int64_t now = mao_now_ms();
+    coord_store_hold(self->store);
     pthread_mutex_lock(&self->lock);
     /* Results whose final record is durable are acknowledged.  The list is
      * in the order the results came, which is nearly the order of their
@@ -980,6 +985,7 @@ static int s_on_wake(zloop_t *loop, zmq_pollitem_t *item, void *arg)
     s_dispatch(self);
     s_arm(self);
     pthread_mutex_unlock(&self->lock);
+    coord_store_release(self->store);
     return 0;
 }
 
@@ -1124,6 +1130,7 @@ int coord_dispatch_cron(zloop_t *loop, int timer_id, void *arg)
             self->etcd_logged = up;
         }
     }
+    coord_store_hold(self->store);
     pthread_mutex_lock(&self->lock);
     int publish = atomic_load(&self->leading) && now - self->last_members_ms >= S_MEMBERS_MS;
     if (publish)
@@ -1173,6 +1180,7 @@ int coord_dispatch_cron(zloop_t *loop, int timer_id, void *arg)
     s_dispatch(self);
     s_arm(self);
     pthread_mutex_unlock(&self->lock);
+    coord_store_release(self->store);
     return 0;
 }
 

@@ -68,6 +68,7 @@ struct coord_store_t {
     size_t batch_ops;          /* operations per transaction: S_BATCH_OPS, less when
                                 * etcd allows fewer (its --max-txn-ops) */
     size_t pending;
+    size_t fresh_ops;          /* etcd operations queued since a writer last took a batch */
     uint64_t last_seq;         /* the newest unit's number */
     uint64_t durable_seq;      /* every unit up to this one is written */
     json_t *prune_counts;      /* tool -> finished runs since its last prune */
@@ -77,6 +78,8 @@ struct coord_store_t {
     int fenced;                /* another coordinator leads: nothing more is written */
     int64_t deadline_ms;       /* when stopping: give up writing after this */
 };
+
+static size_t s_unit_ops(const coord_store_t *self, const s_unit_t *u);
 
 static int64_t s_now_ms(void)
 {
@@ -130,6 +133,38 @@ static void s_unlatest(coord_store_t *self, s_unit_t *u)
     }
 }
 
+static __thread int s_held;       /* this thread's holds not yet released */
+static __thread int s_held_units; /* units it queued while holding */
+
+/* Whether a writing thread woken now would find a batch to take (s_take):
+ * none is writing, or half a batch is new.  A writer that finishes looks
+ * again by itself.  Lock held. */
+static int s_worth_waking(const coord_store_t *self)
+{
+    return self->in_flight == 0 || self->fresh_ops >= self->batch_ops / 2;
+}
+
+void coord_store_hold(coord_store_t *self)
+{
+    (void)self;
+    s_held++;
+}
+
+void coord_store_release(coord_store_t *self)
+{
+    if (s_held > 0)
+        s_held--;
+    if (s_held > 0 || s_held_units == 0)
+        return;
+    s_held_units = 0;
+    pthread_mutex_lock(&self->lock);
+    if (self->fresh_ops >= self->batch_ops)
+        pthread_cond_broadcast(&self->more); /* more than one batch: writers in parallel */
+    else if (s_worth_waking(self))
+        pthread_cond_signal(&self->more);
+    pthread_mutex_unlock(&self->lock);
+}
+
 uint64_t coord_store_write(coord_store_t *self, const coord_store_item_t *items, size_t count)
 {
     s_unit_t *u = count <= S_UNIT_MAX ? calloc(1, sizeof *u + count * sizeof u->items[0]) : NULL;
@@ -170,7 +205,11 @@ uint64_t coord_store_write(coord_store_t *self, const coord_store_item_t *items,
         self->head = u;
     self->tail = u;
     self->pending++;
-    pthread_cond_signal(&self->more);
+    self->fresh_ops += s_unit_ops(self, u);
+    if (s_held)
+        s_held_units++;
+    else if (s_worth_waking(self))
+        pthread_cond_signal(&self->more);
     uint64_t seq = u->seq;
     pthread_mutex_unlock(&self->lock);
     return seq;
@@ -423,6 +462,7 @@ static size_t s_take(coord_store_t *self, s_unit_t **batch)
      * only a backlog is written by several at once. */
     if (n == 0 || (self->in_flight > 0 && ops < max / 2 && n < max / 2))
         return 0;
+    self->fresh_ops = 0;
     self->in_flight++;
     for (size_t b = 0; b < n; b++)
         s_unlatest(self, batch[b]);

@@ -55,6 +55,15 @@ int coord_store_new(coord_store_t **out, mao_etcd_t *etcd, coord_pg_t *pg, int w
  * (out of memory; logged). */
 uint64_t coord_store_write(coord_store_t *self, const coord_store_item_t *items, size_t count);
 
+/* Between hold and release, the units this thread queues wake no writing
+ * thread; release wakes one if they make work for it.  The reactor holds
+ * over each of its turns (a batch of messages, a timer), so that a turn's
+ * twenty or sixty units wake a writer once, not each: every wake-up took the
+ * store's lock from under the reactor and preempted it.  Nests; other
+ * threads are not affected. */
+void coord_store_hold(coord_store_t *self);
+void coord_store_release(coord_store_t *self);
+
 /* The highest sequence number whose unit is durable: every unit up to it is. */
 uint64_t coord_store_durable(coord_store_t *self);
 
