@@ -61,7 +61,7 @@ containers in under 5 minutes on 5,000 hosts, about 3,750 per second).
     bench/dispatch.py [--rates 500,1000,2000,3000] [--mode schedules|http|both]
                       [--workers 100] [--capacity 4] [--tools 100] [--window 20]
                       [--repeat 3] [--jitter 0] [--coordinator-nice 0] [--run-nice 0]
-                      [--no-build] [--json]
+                      [--service-groups] [--no-build] [--json]
 
 MAO_BIN chooses the binaries (default build/bin, built first unless
 --no-build). The default invocation takes about 10 minutes on 2 cores.
@@ -276,6 +276,53 @@ class MetricsWatch(threading.Thread):
 # ---- the benchmark ---------------------------------------------------------------------
 
 
+class ServiceGroups:
+    """--service-groups: etcd, the coordinator and the workers (with the
+    commands they start) each in a CPU control group of its own, as systemd
+    units and compose services run them, the coordinator with ten times the
+    default weight (compose's cpu_shares 10240, or a systemd unit's
+    CPUWeight=1000).
+    Per-thread nice values (--coordinator-nice) weigh the coordinator's
+    threads one by one against every thread of the workers; a group weighs
+    the coordinator as a whole against the workers as a whole.  cgroup v2
+    (cpu.weight) or v1's cpu hierarchy (cpu.shares); needs root."""
+
+    NAMES = ("coordinator", "etcd", "workers")
+
+    def __init__(self, coordinator_weight=1000):
+        v2 = "/sys/fs/cgroup"
+        v1 = "/sys/fs/cgroup/cpu"
+        if os.path.exists(f"{v2}/cgroup.controllers") and \
+                "cpu" in open(f"{v2}/cgroup.controllers").read().split():
+            base, knob, scale = v2, "cpu.weight", 1.0
+            with open(f"{v2}/cgroup.subtree_control", "w") as f:
+                f.write("+cpu")
+        elif os.path.isdir(v1) and os.path.exists(f"{v1}/cpu.shares"):
+            base, knob, scale = v1, "cpu.shares", 1024 / 100
+        else:
+            raise SystemExit("--service-groups: no writable cpu controller under /sys/fs/cgroup")
+        self.dirs = {}
+        for name in self.NAMES:
+            d = os.path.join(base, f"mao-bench-{os.getpid()}-{name}")
+            os.makedirs(d, exist_ok=True)
+            weight = coordinator_weight if name == "coordinator" else 100
+            with open(os.path.join(d, knob), "w") as f:
+                f.write(str(int(weight * scale)))
+            self.dirs[name] = d
+
+    def place(self, name, pid):
+        """Moves process `pid` (every thread of it) into group `name`."""
+        with open(os.path.join(self.dirs[name], "cgroup.procs"), "w") as f:
+            f.write(str(pid))
+
+    def close(self):
+        for d in self.dirs.values():
+            try:
+                os.rmdir(d)
+            except OSError:
+                pass  # a process of ours still in it: left for the system to reap
+
+
 class Bench:
     def __init__(self, args):
         self.args = args
@@ -286,6 +333,7 @@ class Bench:
         self.workers = []
         self.trial_no = 0
         self.log_offset = 0
+        self.groups = ServiceGroups() if args.service_groups else None
 
     # ---- setup --------------------------------------------------------------
     def coordinator_config(self):
@@ -296,10 +344,9 @@ class Bench:
                                 "liveness_ms": str(self.args.liveness_ms)}}
 
     def prioritise_coordinator(self):
-        """--coordinator-nice: the coordinator's threads at that nice value, as
-        a service's CPU weight would place it against the workers and their
-        runs on one machine (the packaged unit's CPUWeight=1000 against the
-        default 100 is about nice -10 against 0)."""
+        """--coordinator-nice: the coordinator's threads at that nice value
+        against the workers and their runs on one machine, as the packaged
+        systemd unit's Nice=-10 places them."""
         if not self.args.coordinator_nice:
             return
         for tid in os.listdir(f"/proc/{self.coord.pid}/task"):
@@ -307,6 +354,15 @@ class Bench:
                 os.setpriority(os.PRIO_PROCESS, int(tid), self.args.coordinator_nice)
             except ProcessLookupError:
                 pass  # a short-lived thread (a start-up helper) already gone
+
+    def place(self):
+        """--service-groups: every process in its service's group."""
+        if not self.groups:
+            return
+        self.groups.place("etcd", self.etcd.pid)
+        self.groups.place("coordinator", self.coord.pid)
+        for w in self.workers:
+            self.groups.place("workers", w.pid)
 
     def start(self):
         a, env = self.args, self.env
@@ -334,6 +390,7 @@ class Bench:
             harness.run(["cp", "-al", template, w.importdir])
             w.start(wait_up=False)
             self.workers.append(w)
+        self.place()
         self.wait_workers_up()
         print(f"datasets copied and {a.workers} workers up in {time.monotonic() - t0:.1f} s",
               flush=True)
@@ -440,6 +497,7 @@ class Bench:
         self.register_tools()
         for w in self.workers:
             w.start(wait_up=False)
+        self.place()
         self.wait_workers_up()
         return time.monotonic() - t0
 
@@ -602,6 +660,7 @@ class Bench:
         res = {
             "mode": mode, "offered": rate, "window_s": a.window, "jitter_s": a.jitter,
             "coordinator_nice": a.coordinator_nice, "run_nice": a.run_nice,
+            "service_groups": a.service_groups,
             "recorded_per_s": recorded / a.window,
             "fired": fired, "fired_per_s": fired / a.window,
             "start_p50_ms": pct(fire_start, 50), "start_p99_ms": pct(fire_start, 99),
@@ -630,6 +689,8 @@ class Bench:
 
     def close(self, failed):
         self.env.close(failed)
+        if self.groups:
+            self.groups.close()
 
 
 # ---- report -------------------------------------------------------------------------------
@@ -713,8 +774,12 @@ def main():
                     help="the schedules' interval (rate x period schedules)")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--coordinator-nice", type=int, default=0,
-                    help="the coordinator's nice value (-10: about the packaged unit's "
-                         "CPUWeight=1000 against the workers' default; needs root)")
+                    help="the coordinator's nice value (-10: the packaged systemd unit's "
+                         "Nice=-10; needs root)")
+    ap.add_argument("--service-groups", action="store_true",
+                    help="etcd, the coordinator and the workers each in a CPU control group "
+                         "of its own, as systemd or compose runs them, the coordinator with "
+                         "ten times the default weight (needs root)")
     ap.add_argument("--run-nice", type=int, default=0,
                     help="[WORKER] run_nice: the workers' run threads and the commands they "
                          "start that much below the workers' own priority (0 to 19)")
@@ -753,7 +818,8 @@ def main():
           f"{args.tools} tools (command {args.command}); history {args.history or 'per trial'}, "
           f"keep_finished {args.keep_finished}; heartbeat {args.heartbeat_ms} ms, liveness {args.liveness_ms} "
           f"ms; window {args.window} s after {args.skip} s; repeat {args.repeat}; jitter "
-          f"{args.jitter} s; coordinator nice {args.coordinator_nice}; run nice {args.run_nice}",
+          f"{args.jitter} s; coordinator nice {args.coordinator_nice}; run nice {args.run_nice}; "
+          f"service groups {'yes' if args.service_groups else 'no'}",
           flush=True)
     b0, t0 = machine_ticks()
     time.sleep(2)
