@@ -133,8 +133,9 @@ static void s_unlatest(coord_store_t *self, s_unit_t *u)
     }
 }
 
-static __thread int s_held;       /* this thread's holds not yet released */
-static __thread int s_held_units; /* units it queued while holding */
+static __thread coord_store_t *s_held_store; /* the store this thread holds, or NULL */
+static __thread int s_held;                   /* its holds not yet released */
+static __thread int s_held_units;             /* units it queued there while holding */
 
 /* Whether a writing thread woken now would find a batch to take (s_take):
  * none is writing, or half a batch is new.  A writer that finishes looks
@@ -146,15 +147,20 @@ static int s_worth_waking(const coord_store_t *self)
 
 void coord_store_hold(coord_store_t *self)
 {
-    (void)self;
+    if (s_held > 0 && s_held_store != self)
+        return; /* one store at a time; writes elsewhere wake as usual */
+    s_held_store = self;
     s_held++;
 }
 
 void coord_store_release(coord_store_t *self)
 {
-    if (s_held > 0)
-        s_held--;
-    if (s_held > 0 || s_held_units == 0)
+    if (s_held == 0 || s_held_store != self)
+        return;
+    if (--s_held > 0)
+        return;
+    s_held_store = NULL;
+    if (s_held_units == 0)
         return;
     s_held_units = 0;
     pthread_mutex_lock(&self->lock);
@@ -206,7 +212,7 @@ uint64_t coord_store_write(coord_store_t *self, const coord_store_item_t *items,
     self->tail = u;
     self->pending++;
     self->fresh_ops += s_unit_ops(self, u);
-    if (s_held)
+    if (s_held_store == self)
         s_held_units++;
     else if (s_worth_waking(self))
         pthread_cond_signal(&self->more);

@@ -59,8 +59,8 @@ uint64_t coord_store_write(coord_store_t *self, const coord_store_item_t *items,
  * thread; release wakes one if they make work for it.  The reactor holds
  * over each of its turns (a batch of messages, a timer), so that a turn's
  * twenty or sixty units wake a writer once, not each: every wake-up took the
- * store's lock from under the reactor and preempted it.  Nests; other
- * threads are not affected. */
+ * store's lock from under the reactor and preempted it.  Nests; one store at
+ * a time per thread; other threads are not affected. */
 void coord_store_hold(coord_store_t *self);
 void coord_store_release(coord_store_t *self);
 
