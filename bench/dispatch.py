@@ -278,10 +278,10 @@ class MetricsWatch(threading.Thread):
 
 class ServiceGroups:
     """--service-groups: etcd, the coordinator and the workers (with the
-    commands they start) each in a CPU control group of its own, as systemd
-    units and compose services run them, the coordinator with ten times the
-    default weight (compose's cpu_shares 10240, or a systemd unit's
-    CPUWeight=1000).
+    commands they start) each in a CPU control group of its own, as compose
+    runs its services (and systemd, once a unit sets a CPU weight), the
+    coordinator with ten times the default weight (compose's cpu_shares
+    10240, a systemd unit's CPUWeight=1000).
     Per-thread nice values (--coordinator-nice) weigh the coordinator's
     threads one by one against every thread of the workers; a group weighs
     the coordinator as a whole against the workers as a whole.  cgroup v2
@@ -292,23 +292,29 @@ class ServiceGroups:
     def __init__(self, coordinator_weight=1000):
         v2 = "/sys/fs/cgroup"
         v1 = "/sys/fs/cgroup/cpu"
-        if os.path.exists(f"{v2}/cgroup.controllers") and \
-                "cpu" in open(f"{v2}/cgroup.controllers").read().split():
-            base, knob, scale = v2, "cpu.weight", 1.0
-            with open(f"{v2}/cgroup.subtree_control", "w") as f:
-                f.write("+cpu")
-        elif os.path.isdir(v1) and os.path.exists(f"{v1}/cpu.shares"):
-            base, knob, scale = v1, "cpu.shares", 1024 / 100
-        else:
-            raise SystemExit("--service-groups: no writable cpu controller under /sys/fs/cgroup")
         self.dirs = {}
-        for name in self.NAMES:
-            d = os.path.join(base, f"mao-bench-{os.getpid()}-{name}")
-            os.makedirs(d, exist_ok=True)
-            weight = coordinator_weight if name == "coordinator" else 100
-            with open(os.path.join(d, knob), "w") as f:
-                f.write(str(int(weight * scale)))
-            self.dirs[name] = d
+        try:
+            if os.path.exists(f"{v2}/cgroup.controllers") and \
+                    "cpu" in open(f"{v2}/cgroup.controllers").read().split():
+                base, knob, scale = v2, "cpu.weight", 1.0
+                with open(f"{v2}/cgroup.subtree_control", "w") as f:
+                    f.write("+cpu")
+            elif os.path.exists(f"{v1}/cpu.shares"):
+                base, knob, scale = v1, "cpu.shares", 1024 / 100
+            else:
+                raise SystemExit("--service-groups: this machine has no cpu controller under "
+                                 "/sys/fs/cgroup (cgroup v2's cpu, or v1's cpu hierarchy)")
+            for name in self.NAMES:
+                d = os.path.join(base, f"mao-bench-{os.getpid()}-{name}")
+                os.makedirs(d, exist_ok=True)
+                self.dirs[name] = d
+                weight = coordinator_weight if name == "coordinator" else 100
+                with open(os.path.join(d, knob), "w") as f:
+                    f.write(str(int(weight * scale)))
+        except OSError as e:
+            self.close()
+            raise SystemExit(f"--service-groups: cannot make the CPU groups ({e}); it needs "
+                             "root and a writable /sys/fs/cgroup")
 
     def place(self, name, pid):
         """Moves process `pid` (every thread of it) into group `name`."""
@@ -778,8 +784,8 @@ def main():
                          "Nice=-10; needs root)")
     ap.add_argument("--service-groups", action="store_true",
                     help="etcd, the coordinator and the workers each in a CPU control group "
-                         "of its own, as systemd or compose runs them, the coordinator with "
-                         "ten times the default weight (needs root)")
+                         "of its own, as compose runs them, the coordinator with ten times "
+                         "the default weight (needs root)")
     ap.add_argument("--run-nice", type=int, default=0,
                     help="[WORKER] run_nice: the workers' run threads and the commands they "
                          "start that much below the workers' own priority (0 to 19)")
