@@ -297,8 +297,10 @@ class ServiceGroups:
             if os.path.exists(f"{v2}/cgroup.controllers") and \
                     "cpu" in open(f"{v2}/cgroup.controllers").read().split():
                 base, knob, scale = v2, "cpu.weight", 1.0
-                with open(f"{v2}/cgroup.subtree_control", "w") as f:
-                    f.write("+cpu")
+                if "cpu" not in open(f"{v2}/cgroup.subtree_control").read().split():
+                    # Left on at the end: other groups may have come to use it.
+                    with open(f"{v2}/cgroup.subtree_control", "w") as f:
+                        f.write("+cpu")
             elif os.path.exists(f"{v1}/cpu.shares"):
                 base, knob, scale = v1, "cpu.shares", 1024 / 100
             else:

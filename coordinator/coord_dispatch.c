@@ -875,12 +875,26 @@ done:
  * and placement looks once after them. */
 #define S_MESSAGES_AT_ONCE 64
 
+/* A turn of the reactor (a handler of its loop) takes the lock, and holds
+ * the store's writes until its end, so that they wake a writer once
+ * (coord_store_hold). */
+static void s_turn_begin(coord_server_t *self)
+{
+    coord_store_hold(self->store);
+    pthread_mutex_lock(&self->lock);
+}
+
+static void s_turn_end(coord_server_t *self)
+{
+    pthread_mutex_unlock(&self->lock);
+    coord_store_release(self->store);
+}
+
 static int s_on_router(zloop_t *loop, zsock_t *reader, void *arg)
 {
     coord_server_t *self = arg;
     int look = 0;
-    coord_store_hold(self->store);
-    pthread_mutex_lock(&self->lock);
+    s_turn_begin(self);
     for (int i = 0; i < S_MESSAGES_AT_ONCE; i++) {
         if (i > 0 && !(zsock_events(reader) & ZMQ_POLLIN))
             break;
@@ -892,8 +906,7 @@ static int s_on_router(zloop_t *loop, zsock_t *reader, void *arg)
     }
     if (look)
         s_dispatch(self);
-    pthread_mutex_unlock(&self->lock);
-    coord_store_release(self->store);
+    s_turn_end(self);
     return 0;
 }
 
@@ -922,15 +935,13 @@ static void s_arm(coord_server_t *self)
 static int s_on_sched_timer(zloop_t *loop, int timer_id, void *arg)
 {
     coord_server_t *self = arg;
-    coord_store_hold(self->store);
-    pthread_mutex_lock(&self->lock);
+    s_turn_begin(self);
     self->sched_timer_id = -1; /* a one-shot timer is gone once it fired */
     if (self->scheds_loaded)
         coord_sched_tick(self, mao_now_ms());
     s_dispatch(self);
     s_arm(self);
-    pthread_mutex_unlock(&self->lock);
-    coord_store_release(self->store);
+    s_turn_end(self);
     return 0;
 }
 
@@ -948,8 +959,7 @@ static int s_on_wake(zloop_t *loop, zmq_pollitem_t *item, void *arg)
         return -1;
     uint64_t durable = coord_store_durable(self->store);
     int64_t now = mao_now_ms();
-    coord_store_hold(self->store);
-    pthread_mutex_lock(&self->lock);
+    s_turn_begin(self);
     /* Results whose final record is durable are acknowledged.  The list is
      * in the order the results came, which is nearly the order of their
      * store units (a record merged into an earlier waiting unit of its run
@@ -984,8 +994,7 @@ static int s_on_wake(zloop_t *loop, zmq_pollitem_t *item, void *arg)
     pthread_cond_broadcast(&self->changed);
     s_dispatch(self);
     s_arm(self);
-    pthread_mutex_unlock(&self->lock);
-    coord_store_release(self->store);
+    s_turn_end(self);
     return 0;
 }
 
@@ -1130,8 +1139,7 @@ int coord_dispatch_cron(zloop_t *loop, int timer_id, void *arg)
             self->etcd_logged = up;
         }
     }
-    coord_store_hold(self->store);
-    pthread_mutex_lock(&self->lock);
+    s_turn_begin(self);
     int publish = atomic_load(&self->leading) && now - self->last_members_ms >= S_MEMBERS_MS;
     if (publish)
         self->last_members_ms = now;
@@ -1179,8 +1187,7 @@ int coord_dispatch_cron(zloop_t *loop, int timer_id, void *arg)
     coord_sched_flush(self, now);
     s_dispatch(self);
     s_arm(self);
-    pthread_mutex_unlock(&self->lock);
-    coord_store_release(self->store);
+    s_turn_end(self);
     return 0;
 }
 

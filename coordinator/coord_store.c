@@ -68,7 +68,8 @@ struct coord_store_t {
     size_t batch_ops;          /* operations per transaction: S_BATCH_OPS, less when
                                 * etcd allows fewer (its --max-txn-ops) */
     size_t pending;
-    size_t fresh_ops;          /* etcd operations queued since a writer last took a batch */
+    size_t fresh_ops;          /* etcd operations and units queued since a writer last */
+    size_t fresh_units;        /* took a batch (what a writer woken now could find) */
     uint64_t last_seq;         /* the newest unit's number */
     uint64_t durable_seq;      /* every unit up to this one is written */
     json_t *prune_counts;      /* tool -> finished runs since its last prune */
@@ -137,12 +138,16 @@ static __thread coord_store_t *s_held_store; /* the store this thread holds, or 
 static __thread int s_held;                   /* its holds not yet released */
 static __thread int s_held_units;             /* units it queued there while holding */
 
-/* Whether a writing thread woken now would find a batch to take (s_take):
- * none is writing, or half a batch is new.  A writer that finishes looks
- * again by itself.  Lock held. */
-static int s_worth_waking(const coord_store_t *self)
+/* Whether a batch of `ops` etcd operations in `units` units is worth a
+ * transaction now: always when none is being written; while one is, only
+ * half a batch or more, so that under light load units gather into one
+ * transaction and only a backlog is written by several at once.  s_take
+ * decides with it, and writers are woken only when it would say yes for
+ * what is new (a writer that finishes looks again by itself).  Lock held. */
+static int s_worth_writing(const coord_store_t *self, size_t ops, size_t units)
 {
-    return self->in_flight == 0 || self->fresh_ops >= self->batch_ops / 2;
+    size_t half = self->batch_ops / 2;
+    return self->in_flight == 0 || ops >= half || units >= half;
 }
 
 void coord_store_hold(coord_store_t *self)
@@ -164,9 +169,9 @@ void coord_store_release(coord_store_t *self)
         return;
     s_held_units = 0;
     pthread_mutex_lock(&self->lock);
-    if (self->fresh_ops >= self->batch_ops)
+    if (self->fresh_ops >= self->batch_ops || self->fresh_units >= self->batch_ops)
         pthread_cond_broadcast(&self->more); /* more than one batch: writers in parallel */
-    else if (s_worth_waking(self))
+    else if (s_worth_writing(self, self->fresh_ops, self->fresh_units))
         pthread_cond_signal(&self->more);
     pthread_mutex_unlock(&self->lock);
 }
@@ -212,9 +217,10 @@ uint64_t coord_store_write(coord_store_t *self, const coord_store_item_t *items,
     self->tail = u;
     self->pending++;
     self->fresh_ops += s_unit_ops(self, u);
+    self->fresh_units++;
     if (s_held_store == self)
         s_held_units++;
-    else if (s_worth_waking(self))
+    else if (s_worth_writing(self, self->fresh_ops, self->fresh_units))
         pthread_cond_signal(&self->more);
     uint64_t seq = u->seq;
     pthread_mutex_unlock(&self->lock);
@@ -463,12 +469,9 @@ static size_t s_take(coord_store_t *self, s_unit_t **batch)
         ops += more;
         batch[n++] = u;
     }
-    /* While one transaction is in flight, another goes only with a batch
-     * worth it: under light load units gather into one transaction, and
-     * only a backlog is written by several at once. */
-    if (n == 0 || (self->in_flight > 0 && ops < max / 2 && n < max / 2))
+    if (n == 0 || !s_worth_writing(self, ops, n))
         return 0;
-    self->fresh_ops = 0;
+    self->fresh_ops = self->fresh_units = 0;
     self->in_flight++;
     for (size_t b = 0; b < n; b++)
         s_unlatest(self, batch[b]);
